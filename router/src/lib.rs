@@ -1,0 +1,1 @@
+//! The federation router: not built yet (see the router issues).

@@ -1,0 +1,1 @@
+//! The messaging context: not built yet (see its issue). The directory exists so the workspace layout is settled.
