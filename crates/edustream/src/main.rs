@@ -1,1 +1,97 @@
-fn main() {}
+//! `edustream`: the all-in-one dev stack (the default), one context as its own process, and
+//! small operator tools.
+
+use std::sync::Arc;
+
+use anyhow::Context as _;
+use clap::{Parser, Subcommand, ValueEnum};
+use platform::bus::{EventBus, MemoryBus};
+use platform::{Env, Shutdown};
+
+#[derive(Parser)]
+#[command(name = "edustream", version, about = "EduStream TutorConnect: a federated GraphQL tutoring platform")]
+struct Cli {
+    #[command(subcommand)]
+    command: Option<Command>,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run every context in one process on SQLite under `./.edustream/` and the in-process bus (default).
+    Dev {
+        /// Where the SQLite files and the generated signing key live.
+        #[arg(long, env = "DATA_DIR", default_value = ".edustream")]
+        data_dir: String,
+        /// The address every service binds to.
+        #[arg(long, env = "DEV_HOST", default_value = "127.0.0.1")]
+        host: String,
+    },
+    /// Run one context as its own process, configured from the environment (production).
+    Subgraph { name: Context },
+    /// Print a context's federated SDL.
+    Schema { name: Context },
+    /// Print a new Ed25519 signing key for `JWT_SIGNING_KEY` and its public half.
+    Keygen,
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum Context {
+    Identity,
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    let cli = Cli::parse();
+    match cli.command.unwrap_or(Command::Dev { data_dir: ".edustream".into(), host: "127.0.0.1".into() }) {
+        Command::Dev { data_dir, host } => dev(&data_dir, &host).await,
+        Command::Subgraph { name: Context::Identity } => {
+            let config = identity::IdentityConfig::from_env(&Env::process())?;
+            platform::telemetry::init_tracing(config.common.log_format);
+            identity::run(config, Shutdown::on_signals()).await
+        }
+        Command::Schema { name: Context::Identity } => {
+            print!("{}", identity::schema::sdl());
+            Ok(())
+        }
+        Command::Keygen => {
+            use base64::Engine;
+            let key = ed25519_dalek::SigningKey::generate(&mut rand::rngs::OsRng);
+            let engine = base64::engine::general_purpose::STANDARD;
+            println!("JWT_SIGNING_KEY={}", engine.encode(key.to_bytes()));
+            println!("# public key (list it in JWT_PREVIOUS_PUBLIC_KEYS after the next rotation):");
+            println!("# {}", engine.encode(key.verifying_key().to_bytes()));
+            Ok(())
+        }
+    }
+}
+
+/// Every context that exists, in one process, each on its own port, sharing one in-process bus.
+async fn dev(data_dir: &str, host: &str) -> anyhow::Result<()> {
+    let env = Env::process()
+        .with("DATA_DIR", data_dir)
+        .with("AMQP_URL", "memory:")
+        .with("REDIS_URL", "");
+    let log_format = platform::CommonConfig::from_env(&env, "edustream", 0)?.log_format;
+    platform::telemetry::init_tracing(log_format);
+    let shutdown = Shutdown::on_signals();
+    let bus: Arc<dyn EventBus> = Arc::new(MemoryBus::new());
+
+    let identity_env = env
+        .clone()
+        .with("DATABASE_URL", format!("sqlite:{data_dir}/identity.db"))
+        .with("LISTEN_ADDR", format!("{host}:{}", identity::config::DEFAULT_PORT));
+    let identity_config = identity::IdentityConfig::from_env(&identity_env)?;
+    let identity_addr = identity_config.common.listen_addr;
+    let listener = tokio::net::TcpListener::bind(identity_addr).await.with_context(|| format!("binding {identity_addr}"))?;
+    let identity = identity::build(&identity_config, bus.clone(), &shutdown).await?;
+    let grace = identity_config.common.shutdown_grace;
+    let identity_task = tokio::spawn(identity.serve(listener, shutdown.clone(), grace));
+
+    println!("EduStream dev stack (SQLite under {data_dir}/, in-process event bus)");
+    println!("  identity  http://{identity_addr}/graphql   JWKS http://{identity_addr}/.well-known/jwks.json");
+    println!("  router    not built yet (the router issues); query the subgraphs directly");
+    println!("Press Ctrl-C to stop.");
+
+    identity_task.await.context("identity task")??;
+    Ok(())
+}

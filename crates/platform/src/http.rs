@@ -68,6 +68,8 @@ pub fn graphql_routes<E: Executor>(executor: E, options: GraphqlOptions) -> Rout
 
 /// `/health/live`, `/health/ready` and `/metrics`.
 pub fn operations_routes(readiness: Readiness) -> Router {
+    // Install the recorder now, so that metrics recorded before the first scrape are kept.
+    crate::telemetry::metrics_handle();
     Router::new()
         .route("/health/live", get(|| async { Json(serde_json::json!({ "status": "live" })) }))
         .route("/health/ready", get(ready))
