@@ -1,0 +1,75 @@
+//! The embedded mode's delivery guarantees: outbox → relay → in-process bus → inbox.
+
+mod support;
+
+use std::sync::Arc;
+
+use platform::Shutdown;
+use platform::bus::{Binding, EventBus, MemoryBus, Subscription};
+use platform::outbox::Relay;
+use support::*;
+
+#[tokio::test]
+async fn an_outboxed_event_reaches_every_subscriber_once_even_when_one_fails_first() {
+    let test = fresh_db().await;
+    let producer = unique_producer();
+    let bus = Arc::new(MemoryBus::new());
+    let shutdown = Shutdown::new();
+    let steady = InboxHandler::new(&test.db, "steady");
+    let flaky = InboxHandler::with(&test.db, "flaky", 2, AfterCommit::Ack);
+    for (queue, handler) in [("steady", steady.clone()), ("flaky", flaky.clone())] {
+        let sub = Subscription { queue: queue.into(), bindings: vec![Binding::all_of(&producer)], handler };
+        bus.subscribe(sub, shutdown.clone()).await.expect("subscribes");
+    }
+    let event = event(&producer, 1);
+    append(&test.db, std::slice::from_ref(&event)).await;
+
+    let relay = Relay::new(test.db.clone(), bus.clone(), "test");
+    // Two transient failures of one subscriber: the row stays unpublished and is retried.
+    assert!(relay.publish_pending().await.is_err());
+    assert!(relay.publish_pending().await.is_err());
+    assert_eq!(backlog(&test.db).await, 1);
+    assert_eq!(relay.publish_pending().await.expect("third attempt succeeds"), 1);
+
+    assert_eq!(backlog(&test.db).await, 0);
+    assert_eq!(steady.deliveries(), 3, "the steady subscriber saw every attempt");
+    assert_eq!(effects(&test.db, "steady", event.id).await, 1, "but applied it once");
+    assert_eq!(effects(&test.db, "flaky", event.id).await, 1);
+    shutdown.trigger();
+}
+
+#[tokio::test]
+async fn events_of_other_producers_do_not_reach_a_subscription() {
+    let test = fresh_db().await;
+    let (mine, theirs) = (unique_producer(), unique_producer());
+    let bus = Arc::new(MemoryBus::new());
+    let handler = InboxHandler::new(&test.db, "mine");
+    let sub = Subscription { queue: "mine".into(), bindings: vec![Binding::all_of(&mine)], handler: handler.clone() };
+    bus.subscribe(sub, Shutdown::new()).await.expect("subscribes");
+    bus.publish(&event(&theirs, 1)).await.expect("publishes");
+    assert_eq!(handler.deliveries(), 0);
+    bus.publish(&event(&mine, 2)).await.expect("publishes");
+    assert_eq!(handler.deliveries(), 1);
+}
+
+#[tokio::test]
+async fn the_relay_loop_drains_the_outbox_and_stops_on_shutdown() {
+    let test = fresh_db().await;
+    let producer = unique_producer();
+    let bus = Arc::new(MemoryBus::new());
+    let handler = InboxHandler::new(&test.db, "loop");
+    let sub = Subscription { queue: "loop".into(), bindings: vec![Binding::all_of(&producer)], handler: handler.clone() };
+    let shutdown = Shutdown::new();
+    bus.subscribe(sub, shutdown.clone()).await.expect("subscribes");
+    let events: Vec<_> = (0..250).map(|n| event(&producer, n)).collect();
+    append(&test.db, &events).await;
+
+    let relay = tokio::spawn(Relay::new(test.db.clone(), bus.clone(), "test").run(shutdown.clone()));
+    eventually("the outbox to drain", || async { backlog(&test.db).await == 0 }).await;
+    shutdown.trigger();
+    relay.await.expect("the relay stops cleanly");
+    assert_eq!(handler.deliveries(), 250);
+    for e in [&events[0], &events[249]] {
+        assert_eq!(effects(&test.db, "loop", e.id).await, 1);
+    }
+}

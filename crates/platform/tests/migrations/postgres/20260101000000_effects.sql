@@ -1,0 +1,1 @@
+CREATE TABLE effects (id BIGSERIAL PRIMARY KEY, consumer TEXT NOT NULL, event_id TEXT NOT NULL);
