@@ -3,7 +3,7 @@
 
 use std::str::FromStr;
 
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, SubsecRound, Utc};
 pub use kernel::{Role, UserId};
 use uuid::Uuid;
 
@@ -236,6 +236,8 @@ impl Registration {
     }
 
     pub fn into_user(self, now: DateTime<Utc>) -> User {
+        // Microseconds: what both databases keep, so a stored user equals the one created.
+        let now = now.trunc_subsecs(6);
         User {
             id: UserId::new(),
             email: self.email,
@@ -292,7 +294,7 @@ impl User {
         let changed = next != self.profile;
         if changed {
             self.profile = next;
-            self.updated_at = now;
+            self.updated_at = now.trunc_subsecs(6);
         }
         Ok(changed)
     }
