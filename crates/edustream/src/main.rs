@@ -3,6 +3,8 @@
 
 use std::sync::Arc;
 
+mod bench;
+
 use anyhow::Context as _;
 use clap::{Parser, Subcommand, ValueEnum};
 use platform::bus::{EventBus, MemoryBus};
@@ -32,6 +34,25 @@ enum Command {
     Schema { name: Context },
     /// Print a new Ed25519 signing key for `JWT_SIGNING_KEY` and its public half.
     Keygen,
+    /// Load and latency benchmarks.
+    Bench {
+        #[command(subcommand)]
+        target: BenchTarget,
+    },
+}
+
+#[derive(Subcommand)]
+enum BenchTarget {
+    /// The signed-in `me` query against identity (in-process on SQLite unless --url is given).
+    Me {
+        /// A running identity's /graphql URL.
+        #[arg(long)]
+        url: Option<String>,
+        #[arg(long, default_value_t = 20_000)]
+        requests: usize,
+        #[arg(long, default_value_t = 32)]
+        concurrency: usize,
+    },
 }
 
 #[derive(Clone, Copy, ValueEnum)]
@@ -53,6 +74,9 @@ async fn main() -> anyhow::Result<()> {
             print!("{}", identity::schema::sdl());
             Ok(())
         }
+        Command::Bench { target: BenchTarget::Me { url, requests, concurrency } } => {
+            bench::me(bench::Options { url, requests, concurrency }).await
+        }
         Command::Keygen => {
             use base64::Engine;
             let key = ed25519_dalek::SigningKey::generate(&mut rand::rngs::OsRng);
@@ -67,10 +91,7 @@ async fn main() -> anyhow::Result<()> {
 
 /// Every context that exists, in one process, each on its own port, sharing one in-process bus.
 async fn dev(data_dir: &str, host: &str) -> anyhow::Result<()> {
-    let env = Env::process()
-        .with("DATA_DIR", data_dir)
-        .with("AMQP_URL", "memory:")
-        .with("REDIS_URL", "");
+    let env = Env::process().with("DATA_DIR", data_dir).with("AMQP_URL", "memory:").with("REDIS_URL", "");
     let log_format = platform::CommonConfig::from_env(&env, "edustream", 0)?.log_format;
     platform::telemetry::init_tracing(log_format);
     let shutdown = Shutdown::on_signals();
@@ -82,7 +103,8 @@ async fn dev(data_dir: &str, host: &str) -> anyhow::Result<()> {
         .with("LISTEN_ADDR", format!("{host}:{}", identity::config::DEFAULT_PORT));
     let identity_config = identity::IdentityConfig::from_env(&identity_env)?;
     let identity_addr = identity_config.common.listen_addr;
-    let listener = tokio::net::TcpListener::bind(identity_addr).await.with_context(|| format!("binding {identity_addr}"))?;
+    let listener =
+        tokio::net::TcpListener::bind(identity_addr).await.with_context(|| format!("binding {identity_addr}"))?;
     let identity = identity::build(&identity_config, bus.clone(), &shutdown).await?;
     let grace = identity_config.common.shutdown_grace;
     let identity_task = tokio::spawn(identity.serve(listener, shutdown.clone(), grace));

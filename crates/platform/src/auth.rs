@@ -93,7 +93,8 @@ struct CachedKeys {
 
 impl JwksKeySource {
     pub fn new(url: &str) -> Self {
-        let client = reqwest::Client::builder().timeout(Duration::from_secs(5)).build().expect("a plain HTTP client builds");
+        let client =
+            reqwest::Client::builder().timeout(Duration::from_secs(5)).build().expect("a plain HTTP client builds");
         Self {
             url: url.to_owned(),
             client,

@@ -137,11 +137,7 @@ impl SubscriptionHandle {
 
 /// Opens the bus named by `AMQP_URL`: `memory:` for in-process, `amqp://…` for RabbitMQ.
 pub fn open(url: &str, prefetch: u16) -> Arc<dyn EventBus> {
-    if url.starts_with("memory:") {
-        Arc::new(MemoryBus::new())
-    } else {
-        Arc::new(RabbitBus::new(url, prefetch))
-    }
+    if url.starts_with("memory:") { Arc::new(MemoryBus::new()) } else { Arc::new(RabbitBus::new(url, prefetch)) }
 }
 
 #[cfg(test)]

@@ -78,9 +78,8 @@ impl Env {
     pub fn duration_or(&self, name: &str, default: Duration) -> Result<Duration, ConfigError> {
         match self.get(name) {
             None => Ok(default),
-            Some(raw) => parse_duration(&raw).ok_or_else(|| {
-                invalid(name, &raw, "expected a duration such as 500ms, 30s, 15m or 2h".into())
-            }),
+            Some(raw) => parse_duration(&raw)
+                .ok_or_else(|| invalid(name, &raw, "expected a duration such as 500ms, 30s, 15m or 2h".into())),
         }
     }
 }

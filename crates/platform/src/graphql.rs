@@ -43,7 +43,12 @@ struct RequestMetricsExtension {
 
 #[async_trait::async_trait]
 impl Extension for RequestMetricsExtension {
-    async fn execute(&self, ctx: &ExtensionContext<'_>, operation_name: Option<&str>, next: NextExecute<'_>) -> Response {
+    async fn execute(
+        &self,
+        ctx: &ExtensionContext<'_>,
+        operation_name: Option<&str>,
+        next: NextExecute<'_>,
+    ) -> Response {
         let started = Instant::now();
         let response = next.run(ctx, operation_name).await;
         let operation = bounded_operation_label(operation_name);

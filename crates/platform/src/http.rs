@@ -115,7 +115,8 @@ async fn graphql_post<E: Executor>(State(state): State<Arc<GraphqlState<E>>>, re
 }
 
 async fn graphql_get<E: Executor>(State(state): State<Arc<GraphqlState<E>>>, request: Request) -> Response {
-    let is_upgrade = request.headers().get(header::UPGRADE).is_some_and(|v| v.as_bytes().eq_ignore_ascii_case(b"websocket"));
+    let is_upgrade =
+        request.headers().get(header::UPGRADE).is_some_and(|v| v.as_bytes().eq_ignore_ascii_case(b"websocket"));
     if is_upgrade {
         return websocket(state, request).await;
     }
@@ -175,10 +176,16 @@ async fn websocket<E: Executor>(state: Arc<GraphqlState<E>>, request: Request) -
 }
 
 /// The token of a WebSocket comes in `connection_init`: `{"authorization": "Bearer …"}`.
-async fn connection_init(verifier: Option<TokenVerifier>, ip: ClientIp, payload: serde_json::Value) -> async_graphql::Result<Data> {
+async fn connection_init(
+    verifier: Option<TokenVerifier>,
+    ip: ClientIp,
+    payload: serde_json::Value,
+) -> async_graphql::Result<Data> {
     let header = payload.get("authorization").or_else(|| payload.get("Authorization")).and_then(|v| v.as_str());
     let token = header.map(|h| h.strip_prefix("Bearer ").unwrap_or(h).trim().to_owned());
-    let auth = authenticate(verifier.as_ref(), token.as_deref()).await.map_err(|e| async_graphql::Error::new(e.to_string()))?;
+    let auth = authenticate(verifier.as_ref(), token.as_deref())
+        .await
+        .map_err(|e| async_graphql::Error::new(e.to_string()))?;
     let mut data = Data::default();
     data.insert(auth);
     data.insert(ip);
@@ -208,7 +215,9 @@ fn bearer_token(headers: &HeaderMap) -> Result<Option<&str>, &'static str> {
     let Some(value) = headers.get(header::AUTHORIZATION) else { return Ok(None) };
     let value = value.to_str().map_err(|_| "the Authorization header is not valid text")?;
     match value.split_once(' ') {
-        Some((scheme, token)) if scheme.eq_ignore_ascii_case("bearer") && !token.trim().is_empty() => Ok(Some(token.trim())),
+        Some((scheme, token)) if scheme.eq_ignore_ascii_case("bearer") && !token.trim().is_empty() => {
+            Ok(Some(token.trim()))
+        }
         _ => Err("the Authorization header must be `Bearer <access token>`"),
     }
 }

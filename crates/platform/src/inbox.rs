@@ -11,14 +11,13 @@ pub async fn record_postgres(
     consumer: &str,
     event: &EventEnvelope,
 ) -> Result<bool, sqlx::Error> {
-    let result = sqlx::query(
-        "INSERT INTO inbox (consumer, event_id, event_type) VALUES ($1, $2, $3) ON CONFLICT DO NOTHING",
-    )
-    .bind(consumer)
-    .bind(event.id)
-    .bind(&event.event_type)
-    .execute(&mut *conn)
-    .await?;
+    let result =
+        sqlx::query("INSERT INTO inbox (consumer, event_id, event_type) VALUES ($1, $2, $3) ON CONFLICT DO NOTHING")
+            .bind(consumer)
+            .bind(event.id)
+            .bind(&event.event_type)
+            .execute(&mut *conn)
+            .await?;
     Ok(result.rows_affected() == 1)
 }
 
@@ -28,13 +27,12 @@ pub async fn record_sqlite(
     consumer: &str,
     event: &EventEnvelope,
 ) -> Result<bool, sqlx::Error> {
-    let result = sqlx::query(
-        "INSERT INTO inbox (consumer, event_id, event_type) VALUES (?1, ?2, ?3) ON CONFLICT DO NOTHING",
-    )
-    .bind(consumer)
-    .bind(event.id.to_string())
-    .bind(&event.event_type)
-    .execute(&mut *conn)
-    .await?;
+    let result =
+        sqlx::query("INSERT INTO inbox (consumer, event_id, event_type) VALUES (?1, ?2, ?3) ON CONFLICT DO NOTHING")
+            .bind(consumer)
+            .bind(event.id.to_string())
+            .bind(&event.event_type)
+            .execute(&mut *conn)
+            .await?;
     Ok(result.rows_affected() == 1)
 }

@@ -58,7 +58,8 @@ async fn the_relay_loop_drains_the_outbox_and_stops_on_shutdown() {
     let producer = unique_producer();
     let bus = Arc::new(MemoryBus::new());
     let handler = InboxHandler::new(&test.db, "loop");
-    let sub = Subscription { queue: "loop".into(), bindings: vec![Binding::all_of(&producer)], handler: handler.clone() };
+    let sub =
+        Subscription { queue: "loop".into(), bindings: vec![Binding::all_of(&producer)], handler: handler.clone() };
     let shutdown = Shutdown::new();
     bus.subscribe(sub, shutdown.clone()).await.expect("subscribes");
     let events: Vec<_> = (0..250).map(|n| event(&producer, n)).collect();

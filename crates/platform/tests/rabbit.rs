@@ -49,7 +49,8 @@ impl EventBus for CrashAfterPublish {
 }
 
 async fn subscribe(bus: &RabbitBus, producer: &str, handler: Arc<InboxHandler>) -> SubscriptionHandle {
-    let sub = Subscription { queue: format!("{producer}.consumer"), bindings: vec![Binding::all_of(producer)], handler };
+    let sub =
+        Subscription { queue: format!("{producer}.consumer"), bindings: vec![Binding::all_of(producer)], handler };
     bus.subscribe(sub, Shutdown::new()).await.expect("subscribes")
 }
 
@@ -62,7 +63,11 @@ async fn channel(url: &str) -> (lapin::Connection, lapin::Channel) {
 async fn message_count(url: &str, queue: &str) -> u32 {
     let (connection, channel) = channel(url).await;
     let passive = QueueDeclareOptions { passive: true, ..Default::default() };
-    let count = channel.queue_declare(queue.into(), passive, FieldTable::default()).await.expect("queue exists").message_count();
+    let count = channel
+        .queue_declare(queue.into(), passive, FieldTable::default())
+        .await
+        .expect("queue exists")
+        .message_count();
     let _ = connection.close(200, "done".into()).await;
     count
 }
@@ -167,7 +172,8 @@ async fn a_transient_failure_is_retried_after_a_delay_and_a_permanent_one_is_dea
         .expect("publishes");
     let _ = connection.close(200, "done".into()).await;
     let dead = format!("{producer}.consumer.dead");
-    eventually("the malformed event in the dead-letter queue", || async { message_count(&url, &dead).await == 1 }).await;
+    eventually("the malformed event in the dead-letter queue", || async { message_count(&url, &dead).await == 1 })
+        .await;
     subscription.stop().await;
     cleanup(&url, &producer).await;
 }

@@ -57,7 +57,8 @@ impl IdentityConfig {
             None => {
                 return Err(ConfigError::Missing {
                     name: "JWT_SIGNING_KEY".into(),
-                    hint: "production (PostgreSQL) needs a configured signing key; `edustream keygen` prints one".into(),
+                    hint: "production (PostgreSQL) needs a configured signing key; `edustream keygen` prints one"
+                        .into(),
                 });
             }
         };

@@ -64,11 +64,7 @@ impl Email {
                     && !l.ends_with('-')
                     && l.chars().all(|c| c.is_ascii_alphanumeric() || c == '-')
             });
-        if local_ok && domain_ok && normalized.len() <= 254 {
-            Ok(Self(normalized))
-        } else {
-            Err(invalid())
-        }
+        if local_ok && domain_ok && normalized.len() <= 254 { Ok(Self(normalized)) } else { Err(invalid()) }
     }
 
     pub fn as_str(&self) -> &str {
@@ -78,14 +74,61 @@ impl Email {
 
 /// A small built-in list of passwords too common to accept (all ≥ 10 characters, lower case).
 const COMMON_PASSWORDS: &[&str] = &[
-    "1234567890", "12345678910", "123456789a", "0123456789", "1q2w3e4r5t", "1qaz2wsx3edc", "qwertyuiop",
-    "qwerty1234", "qwerty123456", "password12", "password123", "password1234", "passw0rd123", "iloveyou12",
-    "abcdefghij", "abc1234567", "aaaaaaaaaa", "1111111111", "0000000000", "9876543210", "letmein123",
-    "welcome123", "admin12345", "administrator", "football12", "baseball12", "superman12", "princess12",
-    "sunshine12", "dragon1234", "monkey1234", "trustno1234", "changeme123", "qazwsxedcrfv", "asdfghjkl1",
-    "zaq12wsxcde", "starwars12", "pokemon123", "whatever12", "computer12", "internet12", "michael123",
-    "jennifer12", "liverpool1", "chocolate1", "basketball", "mustang123", "shadow1234", "master1234",
-    "edustream123", "tutoring123", "student123", "teacher123", "passwordpassword", "qwertyqwerty",
+    "1234567890",
+    "12345678910",
+    "123456789a",
+    "0123456789",
+    "1q2w3e4r5t",
+    "1qaz2wsx3edc",
+    "qwertyuiop",
+    "qwerty1234",
+    "qwerty123456",
+    "password12",
+    "password123",
+    "password1234",
+    "passw0rd123",
+    "iloveyou12",
+    "abcdefghij",
+    "abc1234567",
+    "aaaaaaaaaa",
+    "1111111111",
+    "0000000000",
+    "9876543210",
+    "letmein123",
+    "welcome123",
+    "admin12345",
+    "administrator",
+    "football12",
+    "baseball12",
+    "superman12",
+    "princess12",
+    "sunshine12",
+    "dragon1234",
+    "monkey1234",
+    "trustno1234",
+    "changeme123",
+    "qazwsxedcrfv",
+    "asdfghjkl1",
+    "zaq12wsxcde",
+    "starwars12",
+    "pokemon123",
+    "whatever12",
+    "computer12",
+    "internet12",
+    "michael123",
+    "jennifer12",
+    "liverpool1",
+    "chocolate1",
+    "basketball",
+    "mustang123",
+    "shadow1234",
+    "master1234",
+    "edustream123",
+    "tutoring123",
+    "student123",
+    "teacher123",
+    "passwordpassword",
+    "qwertyqwerty",
 ];
 
 /// Checks a new password against the policy: length, not the e-mail, not a common password.

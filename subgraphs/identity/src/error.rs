@@ -55,7 +55,9 @@ impl ServiceError {
         match self {
             Self::Invalid(DomainError::LastAdmin) | Self::EmailTaken => ErrorCode::Conflict,
             Self::Invalid(_) | Self::WrongCurrentPassword => ErrorCode::BadUserInput,
-            Self::InvalidCredentials | Self::InvalidRefreshToken(_) | Self::Unauthenticated => ErrorCode::Unauthenticated,
+            Self::InvalidCredentials | Self::InvalidRefreshToken(_) | Self::Unauthenticated => {
+                ErrorCode::Unauthenticated
+            }
             Self::Forbidden(_) => ErrorCode::Forbidden,
             Self::NotFound => ErrorCode::NotFound,
             Self::RateLimited { .. } => ErrorCode::RateLimited,

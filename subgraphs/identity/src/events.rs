@@ -3,7 +3,9 @@
 
 use chrono::{DateTime, Utc};
 use kernel::EventEnvelope;
-use kernel::events::identity::{UserLoggedIn, UserPasswordChanged, UserProfileUpdated, UserRegistered, UserRoleChanged};
+use kernel::events::identity::{
+    UserLoggedIn, UserPasswordChanged, UserProfileUpdated, UserRegistered, UserRoleChanged,
+};
 
 use crate::domain::{Role, User, UserId};
 

@@ -86,7 +86,12 @@ pub async fn build(config: &IdentityConfig, bus: Arc<dyn EventBus>, shutdown: &S
 
 impl Identity {
     /// Serves until shutdown, then waits for the background loops and closes the database.
-    pub async fn serve(self, listener: tokio::net::TcpListener, shutdown: Shutdown, grace: std::time::Duration) -> anyhow::Result<()> {
+    pub async fn serve(
+        self,
+        listener: tokio::net::TcpListener,
+        shutdown: Shutdown,
+        grace: std::time::Duration,
+    ) -> anyhow::Result<()> {
         platform::http::serve(listener, self.router, shutdown, grace).await.context("identity server")?;
         for task in self.background {
             let _ = task.await;

@@ -311,9 +311,10 @@ impl Mutation {
     /// Creates an account (STUDENT or TUTOR) and signs it in.
     async fn register(&self, ctx: &Context<'_>, input: RegisterInput) -> Result<AuthPayload> {
         let role = input.role.map(domain::Role::from);
-        let tokens =
-            service(ctx).register(&input.email, &input.password, &input.first_name, &input.last_name, role).await
-                .gql()?;
+        let tokens = service(ctx)
+            .register(&input.email, &input.password, &input.first_name, &input.last_name, role)
+            .await
+            .gql()?;
         Ok(tokens.into())
     }
 
@@ -330,7 +331,7 @@ impl Mutation {
 
     /// Ends the session of a refresh token; `false` if the token is unknown.
     async fn logout(&self, ctx: &Context<'_>, refresh_token: String) -> Result<bool> {
-        Ok(service(ctx).logout(&refresh_token).await.gql()?)
+        service(ctx).logout(&refresh_token).await.gql()
     }
 
     #[graphql(guard = "SignedInGuard")]

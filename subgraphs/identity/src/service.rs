@@ -260,7 +260,9 @@ impl IdentityService {
                 tracing::info!(user_id = %user.id, "configured admin promoted");
             }
             Some(_) => {}
-            None => tracing::info!("the configured admin e-mail is not registered yet; it becomes admin on registration"),
+            None => {
+                tracing::info!("the configured admin e-mail is not registered yet; it becomes admin on registration")
+            }
         }
         Ok(())
     }

@@ -50,7 +50,12 @@ pub trait UserStore: Send + Sync {
         events: &[EventEnvelope],
     ) -> Result<(), StoreError>;
     async fn change_role(&self, id: UserId, role: Role, decide: RoleDecision<'_>) -> Result<User, StoreError>;
-    async fn start_session(&self, session: &Session, token: &RefreshToken, events: &[EventEnvelope]) -> Result<(), StoreError>;
+    async fn start_session(
+        &self,
+        session: &Session,
+        token: &RefreshToken,
+        events: &[EventEnvelope],
+    ) -> Result<(), StoreError>;
     async fn refresh_token(&self, token_hash: &str) -> Result<Option<(RefreshToken, Session)>, StoreError>;
     /// Marks `used` used and stores `next`, only if `used` was still unused; `false` otherwise
     /// (a concurrent reuse).
@@ -142,7 +147,10 @@ pub(crate) const SELECT_TOKEN: &str = "SELECT t.id, t.session_id, t.token_hash, 
      FROM refresh_tokens t JOIN user_sessions s ON s.id = t.session_id";
 
 impl<I> TokenRow<I> {
-    pub(crate) fn into_parts(self, uuid: impl Fn(I) -> Result<Uuid, StoreError>) -> Result<(RefreshToken, Session), StoreError> {
+    pub(crate) fn into_parts(
+        self,
+        uuid: impl Fn(I) -> Result<Uuid, StoreError>,
+    ) -> Result<(RefreshToken, Session), StoreError> {
         let session_id = uuid(self.session_id)?;
         let token = RefreshToken {
             id: uuid(self.id)?,

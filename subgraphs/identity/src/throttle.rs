@@ -152,7 +152,10 @@ mod tests {
     use super::*;
 
     fn key(max: u32) -> ThrottleKey {
-        ThrottleKey { key: "account:a@b.co".into(), limit: Limit { max_failures: max, window: Duration::from_secs(60) } }
+        ThrottleKey {
+            key: "account:a@b.co".into(),
+            limit: Limit { max_failures: max, window: Duration::from_secs(60) },
+        }
     }
 
     #[tokio::test]

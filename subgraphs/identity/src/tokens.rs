@@ -14,9 +14,9 @@ use ed25519_dalek::SigningKey;
 use ed25519_dalek::pkcs8::EncodePrivateKey;
 use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header};
 use kernel::AccessClaims;
+use platform::TokenVerifier;
 use platform::auth::{StaticKeys, ed25519_jwk};
 use platform::config::JwtSettings;
-use platform::TokenVerifier;
 use sha2::{Digest, Sha256};
 use uuid::Uuid;
 
@@ -101,7 +101,8 @@ impl SigningKeys {
     }
 
     fn public_keys(&self) -> impl Iterator<Item = (String, [u8; 32])> + '_ {
-        std::iter::once((self.kid.clone(), self.current.verifying_key().to_bytes())).chain(self.previous.iter().cloned())
+        std::iter::once((self.kid.clone(), self.current.verifying_key().to_bytes()))
+            .chain(self.previous.iter().cloned())
     }
 
     /// The JWKS document.
@@ -164,7 +165,8 @@ impl TokenIssuer {
         };
         let mut header = Header::new(Algorithm::EdDSA);
         header.kid = Some(self.keys.kid.clone());
-        jsonwebtoken::encode(&header, &claims, &self.keys.encoding).expect("signing with a valid Ed25519 key cannot fail")
+        jsonwebtoken::encode(&header, &claims, &self.keys.encoding)
+            .expect("signing with a valid Ed25519 key cannot fail")
     }
 }
 

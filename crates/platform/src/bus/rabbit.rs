@@ -146,7 +146,11 @@ impl RabbitBus {
     }
 }
 
-async fn handle_delivery(channel: &Channel, sub: &Subscription, delivery: &lapin::message::Delivery) -> Result<(), BusError> {
+async fn handle_delivery(
+    channel: &Channel,
+    sub: &Subscription,
+    delivery: &lapin::message::Delivery,
+) -> Result<(), BusError> {
     let started = Instant::now();
     let event: EventEnvelope = match serde_json::from_slice(&delivery.data) {
         Ok(event) => event,
@@ -192,12 +196,23 @@ fn retries_of(delivery: &lapin::message::Delivery) -> i64 {
 
 /// Re-publishes a copy to `<queue>.retry` (through the default exchange) with the retry count;
 /// its TTL dead-letters it back to the queue after the delay.
-async fn schedule_retry(channel: &Channel, sub: &Subscription, delivery: &lapin::message::Delivery, retries: i64) -> Result<(), BusError> {
+async fn schedule_retry(
+    channel: &Channel,
+    sub: &Subscription,
+    delivery: &lapin::message::Delivery,
+    retries: i64,
+) -> Result<(), BusError> {
     let mut headers = delivery.properties.headers().clone().unwrap_or_default();
     headers.insert(RETRY_HEADER.into(), AMQPValue::LongLongInt(retries));
     let properties = delivery.properties.clone().with_headers(headers);
     let confirm = channel
-        .basic_publish("".into(), format!("{}.retry", sub.queue).into(), BasicPublishOptions { mandatory: true, ..Default::default() }, &delivery.data, properties)
+        .basic_publish(
+            "".into(),
+            format!("{}.retry", sub.queue).into(),
+            BasicPublishOptions { mandatory: true, ..Default::default() },
+            &delivery.data,
+            properties,
+        )
         .await
         .map_err(unavailable)?
         .await
@@ -211,7 +226,8 @@ async fn schedule_retry(channel: &Channel, sub: &Subscription, delivery: &lapin:
 /// Metrics common to both buses: consumed count and lag (now − the event's time).
 pub(crate) fn record_consumed(queue: &str, event: &EventEnvelope, took: Duration) {
     let lag = (chrono::Utc::now() - event.occurred_at).num_milliseconds().max(0) as f64 / 1000.0;
-    metrics::counter!("events_consumed_total", "queue" => queue.to_owned(), "type" => event.event_type.clone()).increment(1);
+    metrics::counter!("events_consumed_total", "queue" => queue.to_owned(), "type" => event.event_type.clone())
+        .increment(1);
     metrics::gauge!("consumer_lag_seconds", "queue" => queue.to_owned()).set(lag);
     metrics::histogram!("event_handler_duration_seconds", "queue" => queue.to_owned()).record(took.as_secs_f64());
 }
@@ -251,12 +267,21 @@ async fn declare_exchange(channel: &Channel, producer: &str) -> Result<(), BusEr
     let exchange = exchange_of(producer);
     let unrouted = format!("{exchange}.unrouted");
     let durable = ExchangeDeclareOptions { durable: true, ..Default::default() };
-    channel.exchange_declare(unrouted.as_str().into(), ExchangeKind::Fanout, durable, FieldTable::default()).await.map_err(unavailable)?;
+    channel
+        .exchange_declare(unrouted.as_str().into(), ExchangeKind::Fanout, durable, FieldTable::default())
+        .await
+        .map_err(unavailable)?;
     // Bounded so that events of a context nobody consumes yet cannot fill the disk.
     let unrouted_args = table(&[("x-queue-type", text("quorum")), ("x-max-length", AMQPValue::LongLongInt(100_000))]);
     channel.queue_declare(unrouted.as_str().into(), durable_queue(), unrouted_args).await.map_err(unavailable)?;
     channel
-        .queue_bind(unrouted.as_str().into(), unrouted.as_str().into(), "".into(), QueueBindOptions::default(), FieldTable::default())
+        .queue_bind(
+            unrouted.as_str().into(),
+            unrouted.as_str().into(),
+            "".into(),
+            QueueBindOptions::default(),
+            FieldTable::default(),
+        )
         .await
         .map_err(unavailable)?;
     let args = table(&[("alternate-exchange", text(&unrouted))]);
@@ -269,11 +294,20 @@ async fn declare_subscription(channel: &Channel, sub: &Subscription, retry_delay
     let dead = format!("{queue}.dead");
     let retry = format!("{queue}.retry");
     let durable = ExchangeDeclareOptions { durable: true, ..Default::default() };
-    channel.exchange_declare(dlx.as_str().into(), ExchangeKind::Fanout, durable, FieldTable::default()).await.map_err(unavailable)?;
+    channel
+        .exchange_declare(dlx.as_str().into(), ExchangeKind::Fanout, durable, FieldTable::default())
+        .await
+        .map_err(unavailable)?;
     let quorum = table(&[("x-queue-type", text("quorum"))]);
     channel.queue_declare(dead.as_str().into(), durable_queue(), quorum).await.map_err(unavailable)?;
     channel
-        .queue_bind(dead.as_str().into(), dlx.as_str().into(), "".into(), QueueBindOptions::default(), FieldTable::default())
+        .queue_bind(
+            dead.as_str().into(),
+            dlx.as_str().into(),
+            "".into(),
+            QueueBindOptions::default(),
+            FieldTable::default(),
+        )
         .await
         .map_err(unavailable)?;
     let main_args = table(&[
@@ -293,7 +327,13 @@ async fn declare_subscription(channel: &Channel, sub: &Subscription, retry_delay
         let producer = binding.exchange.trim_end_matches(".events");
         declare_exchange(channel, producer).await?;
         channel
-            .queue_bind(queue.into(), binding.exchange.as_str().into(), binding.routing_key.as_str().into(), QueueBindOptions::default(), FieldTable::default())
+            .queue_bind(
+                queue.into(),
+                binding.exchange.as_str().into(),
+                binding.routing_key.as_str().into(),
+                QueueBindOptions::default(),
+                FieldTable::default(),
+            )
             .await
             .map_err(unavailable)?;
     }
@@ -318,7 +358,12 @@ impl EventBus for RabbitBus {
 
     async fn subscribe(&self, subscription: Subscription, shutdown: Shutdown) -> Result<SubscriptionHandle, BusError> {
         let stop = Shutdown::new();
-        let bus = Self { url: self.url.clone(), prefetch: self.prefetch, retry_delay: self.retry_delay, publisher: Mutex::new(None) };
+        let bus = Self {
+            url: self.url.clone(),
+            prefetch: self.prefetch,
+            retry_delay: self.retry_delay,
+            publisher: Mutex::new(None),
+        };
         // Declare once up front so a misconfiguration fails at start-up, not in the loop.
         let connection = bus.connect().await?;
         let channel = connection.create_channel().await.map_err(unavailable)?;

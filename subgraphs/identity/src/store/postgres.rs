@@ -88,7 +88,8 @@ impl UserStore for PostgresStore {
 
     async fn user_by_email(&self, email: &Email) -> Result<Option<(User, String)>, StoreError> {
         let sql = sqlx::AssertSqlSafe(format!("{SELECT_USERS} WHERE lower(u.email) = $1"));
-        let Some(row): Option<UserRow<Uuid>> = sqlx::query_as(sql).bind(email.as_str()).fetch_optional(&self.pool).await?
+        let Some(row): Option<UserRow<Uuid>> =
+            sqlx::query_as(sql).bind(email.as_str()).fetch_optional(&self.pool).await?
         else {
             return Ok(None);
         };
@@ -173,7 +174,12 @@ impl UserStore for PostgresStore {
         Ok(user)
     }
 
-    async fn start_session(&self, session: &Session, token: &RefreshToken, events: &[EventEnvelope]) -> Result<(), StoreError> {
+    async fn start_session(
+        &self,
+        session: &Session,
+        token: &RefreshToken,
+        events: &[EventEnvelope],
+    ) -> Result<(), StoreError> {
         let mut tx = self.pool.begin().await?;
         sqlx::query("INSERT INTO user_sessions (id, user_id, created_at) VALUES ($1, $2, $3)")
             .bind(session.id)
@@ -208,11 +214,13 @@ impl UserStore for PostgresStore {
     }
 
     async fn revoke_session(&self, session_id: Uuid, reason: &str) -> Result<(), StoreError> {
-        sqlx::query("UPDATE user_sessions SET revoked_at = now(), revoked_reason = $2 WHERE id = $1 AND revoked_at IS NULL")
-            .bind(session_id)
-            .bind(reason)
-            .execute(&self.pool)
-            .await?;
+        sqlx::query(
+            "UPDATE user_sessions SET revoked_at = now(), revoked_reason = $2 WHERE id = $1 AND revoked_at IS NULL",
+        )
+        .bind(session_id)
+        .bind(reason)
+        .execute(&self.pool)
+        .await?;
         Ok(())
     }
 }

@@ -184,7 +184,8 @@ impl UserStore for SqliteStore {
     async fn change_role(&self, id: UserId, role: Role, decide: RoleDecision<'_>) -> Result<User, StoreError> {
         // BEGIN IMMEDIATE holds the write lock, so the admin count cannot change under us.
         let mut tx = self.write().await?;
-        let admins: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM users WHERE role = 'ADMIN'").fetch_one(&mut *tx).await?;
+        let admins: i64 =
+            sqlx::query_scalar("SELECT COUNT(*) FROM users WHERE role = 'ADMIN'").fetch_one(&mut *tx).await?;
         let sql = sqlx::AssertSqlSafe(format!("{SELECT_USERS} WHERE u.id = ?1"));
         let row: Option<UserRow<String>> = sqlx::query_as(sql).bind(id.to_string()).fetch_optional(&mut *tx).await?;
         let mut user = row.ok_or(StoreError::UserNotFound)?.into_user(user_id)?;
@@ -202,7 +203,12 @@ impl UserStore for SqliteStore {
         Ok(user)
     }
 
-    async fn start_session(&self, session: &Session, token: &RefreshToken, events: &[EventEnvelope]) -> Result<(), StoreError> {
+    async fn start_session(
+        &self,
+        session: &Session,
+        token: &RefreshToken,
+        events: &[EventEnvelope],
+    ) -> Result<(), StoreError> {
         let mut tx = self.write().await?;
         sqlx::query("INSERT INTO user_sessions (id, user_id, created_at) VALUES (?1, ?2, ?3)")
             .bind(session.id.to_string())
@@ -238,12 +244,14 @@ impl UserStore for SqliteStore {
     }
 
     async fn revoke_session(&self, session_id: Uuid, reason: &str) -> Result<(), StoreError> {
-        sqlx::query("UPDATE user_sessions SET revoked_at = ?2, revoked_reason = ?3 WHERE id = ?1 AND revoked_at IS NULL")
-            .bind(session_id.to_string())
-            .bind(Utc::now())
-            .bind(reason)
-            .execute(&self.pool)
-            .await?;
+        sqlx::query(
+            "UPDATE user_sessions SET revoked_at = ?2, revoked_reason = ?3 WHERE id = ?1 AND revoked_at IS NULL",
+        )
+        .bind(session_id.to_string())
+        .bind(Utc::now())
+        .bind(reason)
+        .execute(&self.pool)
+        .await?;
         Ok(())
     }
 }

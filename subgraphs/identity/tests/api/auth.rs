@@ -17,7 +17,10 @@ async fn registering_then_logging_in_then_asking_me_returns_the_user() {
     let me = app.gql("{ me { id email role profile { firstName lastName avatarUrl preferences { locale timeZone notifications { email push sms } } } createdAt } }", json!({}), Some(&token)).await;
     assert_eq!(me["data"]["me"]["id"], user["id"]);
     assert_eq!(me["data"]["me"]["profile"]["firstName"], "Ada");
-    assert_eq!(me["data"]["me"]["profile"]["preferences"], json!({ "locale": "en", "timeZone": "UTC", "notifications": { "email": true, "push": true, "sms": false } }));
+    assert_eq!(
+        me["data"]["me"]["profile"]["preferences"],
+        json!({ "locale": "en", "timeZone": "UTC", "notifications": { "email": true, "push": true, "sms": false } })
+    );
 }
 
 #[tokio::test]
@@ -37,14 +40,18 @@ async fn registration_validates_every_field_and_creates_nothing_on_error() {
         for (k, v) in change.as_object().expect("object") {
             input[k] = v.clone();
         }
-        let body = app.gql("mutation($i: RegisterInput!) { register(input: $i) { accessToken } }", json!({ "i": input }), None).await;
+        let body = app
+            .gql("mutation($i: RegisterInput!) { register(input: $i) { accessToken } }", json!({ "i": input }), None)
+            .await;
         assert_eq!(code(&body), "BAD_USER_INPUT", "{body}");
         assert!(body["errors"][0]["message"].as_str().is_some_and(|m| m.contains(message)), "{message}: {body}");
         assert_eq!(code(&app.login(&address, PASSWORD).await), "UNAUTHENTICATED", "no account was created");
     }
     let same_as_email = email();
     let input = json!({ "email": same_as_email, "password": same_as_email, "firstName": "A", "lastName": "B" });
-    let body = app.gql("mutation($i: RegisterInput!) { register(input: $i) { accessToken } }", json!({ "i": input }), None).await;
+    let body = app
+        .gql("mutation($i: RegisterInput!) { register(input: $i) { accessToken } }", json!({ "i": input }), None)
+        .await;
     assert_eq!(code(&body), "BAD_USER_INPUT");
 }
 
@@ -91,7 +98,8 @@ async fn repeated_failures_from_one_address_are_throttled() {
     let query = "mutation($i: LoginInput!) { login(input: $i) { accessToken } }";
     let attempt = |address: String| {
         let request = app.client.post(app.url("/graphql")).header("x-forwarded-for", ip.clone());
-        let body = json!({ "query": query, "variables": { "i": { "email": address, "password": "wrong password here" } } });
+        let body =
+            json!({ "query": query, "variables": { "i": { "email": address, "password": "wrong password here" } } });
         async move { request.json(&body).send().await.expect("sent").json::<serde_json::Value>().await.expect("json") }
     };
     for _ in 0..3 {
@@ -135,18 +143,34 @@ async fn changing_the_password_signs_out_every_other_session() {
     let other_session = str(&app.login(&address, PASSWORD).await["data"]["login"]["refreshToken"]);
     let change = "mutation($i: ChangePasswordInput!) { changePassword(input: $i) }";
 
-    let wrong = app.gql(change, json!({ "i": { "currentPassword": "not it at all", "newPassword": "a brand new secret" } }), Some(&access)).await;
+    let wrong = app
+        .gql(
+            change,
+            json!({ "i": { "currentPassword": "not it at all", "newPassword": "a brand new secret" } }),
+            Some(&access),
+        )
+        .await;
     assert_eq!(code(&wrong), "BAD_USER_INPUT");
-    let weak = app.gql(change, json!({ "i": { "currentPassword": PASSWORD, "newPassword": "short" } }), Some(&access)).await;
+    let weak =
+        app.gql(change, json!({ "i": { "currentPassword": PASSWORD, "newPassword": "short" } }), Some(&access)).await;
     assert_eq!(code(&weak), "BAD_USER_INPUT");
-    let ok = app.gql(change, json!({ "i": { "currentPassword": PASSWORD, "newPassword": "a brand new secret" } }), Some(&access)).await;
+    let ok = app
+        .gql(
+            change,
+            json!({ "i": { "currentPassword": PASSWORD, "newPassword": "a brand new secret" } }),
+            Some(&access),
+        )
+        .await;
     assert_eq!(ok["data"]["changePassword"], true, "{ok}");
 
     assert_eq!(code(&app.refresh(&other_session).await), "UNAUTHENTICATED", "other sessions are revoked");
     assert!(app.refresh(&this_session).await["data"]["refreshToken"].is_object(), "this session goes on");
     assert_eq!(code(&app.login(&address, PASSWORD).await), "UNAUTHENTICATED");
     assert!(app.login(&address, "a brand new secret").await["data"]["login"].is_object());
-    assert_eq!(code(&app.gql(change, json!({ "i": { "currentPassword": "x", "newPassword": "y" } }), None).await), "UNAUTHENTICATED");
+    assert_eq!(
+        code(&app.gql(change, json!({ "i": { "currentPassword": "x", "newPassword": "y" } }), None).await),
+        "UNAUTHENTICATED"
+    );
 }
 
 #[tokio::test]
@@ -178,6 +202,13 @@ async fn bad_tokens_are_refused_and_anonymous_callers_cannot_ask_me() {
     assert_eq!(response.status(), 401);
     let body: serde_json::Value = response.json().await.expect("json");
     assert_eq!(code(&body), "UNAUTHENTICATED");
-    let garbage = app.client.post(app.url("/graphql")).header("authorization", "Basic abc").json(&json!({ "query": "{ me { id } }" })).send().await.expect("sent");
+    let garbage = app
+        .client
+        .post(app.url("/graphql"))
+        .header("authorization", "Basic abc")
+        .json(&json!({ "query": "{ me { id } }" }))
+        .send()
+        .await
+        .expect("sent");
     assert_eq!(garbage.status(), 401);
 }

@@ -7,7 +7,8 @@ async fn user_representations_resolve_in_one_batch_with_nulls_for_unknown_ids() 
     let app = spawn_app().await;
     let (alice, token, _) = app.signed_up(&email()).await;
     let (bob, _, _) = app.signed_up(&email()).await;
-    let query = "query($r: [_Any!]!) { _entities(representations: $r) { ... on User { id role profile { firstName } } } }";
+    let query =
+        "query($r: [_Any!]!) { _entities(representations: $r) { ... on User { id role profile { firstName } } } }";
     let representations = json!([
         { "__typename": "User", "id": alice },
         { "__typename": "User", "id": uuid::Uuid::now_v7().to_string() },

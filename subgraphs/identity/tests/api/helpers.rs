@@ -80,7 +80,11 @@ async fn spawn_on(url: String, dir: tempfile::TempDir, overrides: &[(&str, &str)
     let bus = Arc::new(MemoryBus::new());
     let shutdown = Shutdown::new();
     let events = Arc::new(Recorder::default());
-    let recorder = Subscription { queue: "test.recorder".into(), bindings: vec![Binding::all_of("identity")], handler: events.clone() };
+    let recorder = Subscription {
+        queue: "test.recorder".into(),
+        bindings: vec![Binding::all_of("identity")],
+        handler: events.clone(),
+    };
     bus.subscribe(recorder, shutdown.clone()).await.expect("subscribes");
 
     let app = identity::build(&config, bus, &shutdown).await.expect("identity builds");
@@ -88,7 +92,16 @@ async fn spawn_on(url: String, dir: tempfile::TempDir, overrides: &[(&str, &str)
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("binds");
     let addr = listener.local_addr().expect("address");
     tokio::spawn(app.serve(listener, shutdown.clone(), Duration::from_secs(1)));
-    TestApp { addr, client: reqwest::Client::new(), events, identity: service, db, database_url: url, shutdown, _dir: dir }
+    TestApp {
+        addr,
+        client: reqwest::Client::new(),
+        events,
+        identity: service,
+        db,
+        database_url: url,
+        shutdown,
+        _dir: dir,
+    }
 }
 
 /// A unique e-mail address.
@@ -102,7 +115,8 @@ impl TestApp {
     }
 
     pub async fn post(&self, query: &str, variables: Value, token: Option<&str>) -> reqwest::Response {
-        let mut request = self.client.post(self.url("/graphql")).json(&json!({ "query": query, "variables": variables }));
+        let mut request =
+            self.client.post(self.url("/graphql")).json(&json!({ "query": query, "variables": variables }));
         if let Some(token) = token {
             request = request.bearer_auth(token);
         }
@@ -144,7 +158,14 @@ impl TestApp {
     /// Waits until the outbox relay has delivered an event of this type for this user.
     pub async fn event(&self, event_type: &str, user_id: &str) -> EventEnvelope {
         for _ in 0..600 {
-            let found = self.events.0.lock().expect("not poisoned").iter().find(|e| e.event_type == event_type && e.aggregate_id == user_id).cloned();
+            let found = self
+                .events
+                .0
+                .lock()
+                .expect("not poisoned")
+                .iter()
+                .find(|e| e.event_type == event_type && e.aggregate_id == user_id)
+                .cloned();
             if let Some(event) = found {
                 return event;
             }

@@ -6,7 +6,14 @@ use crate::helpers::*;
 async fn queries_work_over_get_and_mutations_over_get_are_refused() {
     let app = spawn_app().await;
     let (_, token, _) = app.signed_up(&email()).await;
-    let get = app.client.get(app.url("/graphql")).query(&[("query", "{ me { id } }")]).bearer_auth(&token).send().await.expect("sent");
+    let get = app
+        .client
+        .get(app.url("/graphql"))
+        .query(&[("query", "{ me { id } }")])
+        .bearer_auth(&token)
+        .send()
+        .await
+        .expect("sent");
     assert_eq!(get.status(), 200);
     let body: serde_json::Value = get.json().await.expect("json");
     assert!(body["data"]["me"]["id"].is_string(), "{body}");
@@ -27,7 +34,14 @@ async fn an_oversized_body_is_refused_before_it_is_read() {
 #[tokio::test]
 async fn malformed_requests_get_a_clear_client_error() {
     let app = spawn_app().await;
-    let response = app.client.post(app.url("/graphql")).header("content-type", "application/json").body("{not json").send().await.expect("sent");
+    let response = app
+        .client
+        .post(app.url("/graphql"))
+        .header("content-type", "application/json")
+        .body("{not json")
+        .send()
+        .await
+        .expect("sent");
     assert_eq!(response.status(), 400);
     let syntax = app.gql("{ me { id ", json!({}), None).await;
     assert!(syntax["errors"][0]["message"].is_string(), "{syntax}");
@@ -36,7 +50,8 @@ async fn malformed_requests_get_a_clear_client_error() {
 #[tokio::test]
 async fn readiness_metrics_and_jwks_are_served() {
     let app = spawn_app().await;
-    let ready: serde_json::Value = app.client.get(app.url("/health/ready")).send().await.expect("sent").json().await.expect("json");
+    let ready: serde_json::Value =
+        app.client.get(app.url("/health/ready")).send().await.expect("sent").json().await.expect("json");
     assert_eq!(ready, json!({ "status": "ready", "database": "up", "bus": "up" }));
     assert_eq!(app.client.get(app.url("/health/live")).send().await.expect("sent").status(), 200);
 
@@ -49,7 +64,10 @@ async fn readiness_metrics_and_jwks_are_served() {
         .await
         .expect("sent");
     let metrics = app.client.get(app.url("/metrics")).send().await.expect("sent").text().await.expect("text");
-    assert!(metrics.contains("graphql_requests_total{service=\"identity\",operation=\"WhoAmI\",outcome=\"ok\"}"), "{metrics}");
+    assert!(
+        metrics.contains("graphql_requests_total{service=\"identity\",operation=\"WhoAmI\",outcome=\"ok\"}"),
+        "{metrics}"
+    );
     assert!(metrics.contains("graphql_request_duration_seconds_bucket"));
 
     // The published keys verify the tokens the service issues.

@@ -17,14 +17,18 @@ async fn the_configured_admin_manages_roles_but_cannot_demote_the_last_admin() {
     let promoted = app.gql(CHANGE_ROLE, json!({ "id": student_id, "role": "TUTOR" }), Some(&admin)).await;
     assert_eq!(promoted["data"]["changeRole"]["role"], "TUTOR", "{promoted}");
     let event = app.event("identity.UserRoleChanged", &student_id).await;
-    assert_eq!((event.payload["previousRole"].as_str(), event.payload["role"].as_str()), (Some("STUDENT"), Some("TUTOR")));
+    assert_eq!(
+        (event.payload["previousRole"].as_str(), event.payload["role"].as_str()),
+        (Some("STUDENT"), Some("TUTOR"))
+    );
     assert_eq!(event.payload["changedBy"], admin_id);
 
     let forbidden = app.gql(CHANGE_ROLE, json!({ "id": student_id, "role": "ADMIN" }), Some(&student)).await;
     assert_eq!(code(&forbidden), "FORBIDDEN");
     let last = app.gql(CHANGE_ROLE, json!({ "id": admin_id, "role": "STUDENT" }), Some(&admin)).await;
     assert_eq!(code(&last), "CONFLICT", "{last}");
-    let unknown = app.gql(CHANGE_ROLE, json!({ "id": uuid::Uuid::now_v7().to_string(), "role": "TUTOR" }), Some(&admin)).await;
+    let unknown =
+        app.gql(CHANGE_ROLE, json!({ "id": uuid::Uuid::now_v7().to_string(), "role": "TUTOR" }), Some(&admin)).await;
     assert_eq!(code(&unknown), "NOT_FOUND");
     let malformed = app.gql(CHANGE_ROLE, json!({ "id": "nope", "role": "TUTOR" }), Some(&admin)).await;
     assert_eq!(code(&malformed), "BAD_USER_INPUT");

@@ -1,6 +1,6 @@
 //! The repository contract, run against whichever backend the environment selects.
 
-use identity::domain::{Registration, RefreshToken, Session};
+use identity::domain::{RefreshToken, Registration, Session};
 use identity::store::StoreError;
 
 use crate::helpers::*;
@@ -24,7 +24,11 @@ async fn users_are_found_by_email_case_insensitively_and_in_batches() {
     assert_eq!((found, hash.as_str()), (a.clone(), "hash-a"));
     let mut batch = store.users(&[a.id, identity::domain::UserId::new(), b.id]).await.expect("loads");
     batch.sort_by_key(|u| u.id);
-    assert_eq!(batch.iter().map(|u| u.id).collect::<Vec<_>>(), { let mut ids = vec![a.id, b.id]; ids.sort(); ids });
+    assert_eq!(batch.iter().map(|u| u.id).collect::<Vec<_>>(), {
+        let mut ids = vec![a.id, b.id];
+        ids.sort();
+        ids
+    });
 }
 
 #[tokio::test]
