@@ -77,3 +77,59 @@ async fn readiness_metrics_and_jwks_are_served() {
     let claims = verifier.verify(&token).await.expect("verifies against the JWKS");
     assert_eq!(claims.aud, "edustream");
 }
+
+mod websocket {
+    use futures_util::{SinkExt, StreamExt};
+    use serde_json::{Value, json};
+    use tokio_tungstenite::tungstenite::Message;
+    use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+
+    use crate::helpers::*;
+
+    type Socket = tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
+
+    async fn connect(app: &TestApp) -> Socket {
+        let mut request = format!("ws://{}/graphql", app.addr).into_client_request().expect("request");
+        request.headers_mut().insert("sec-websocket-protocol", "graphql-transport-ws".parse().expect("header"));
+        let (socket, response) = tokio_tungstenite::connect_async(request).await.expect("upgrades");
+        assert_eq!(response.headers()["sec-websocket-protocol"], "graphql-transport-ws");
+        socket
+    }
+
+    async fn next_json(socket: &mut Socket) -> Option<Value> {
+        while let Some(message) = socket.next().await {
+            match message.ok()? {
+                Message::Text(text) => return serde_json::from_str(&text).ok(),
+                Message::Close(_) => return None,
+                _ => continue,
+            }
+        }
+        None
+    }
+
+    async fn send(socket: &mut Socket, message: Value) {
+        socket.send(Message::Text(message.to_string().into())).await.expect("sent");
+    }
+
+    #[tokio::test]
+    async fn graphql_transport_ws_authenticates_in_connection_init() {
+        let app = spawn_app().await;
+        let (id, token, _) = app.signed_up(&email()).await;
+        let mut socket = connect(&app).await;
+        send(&mut socket, json!({ "type": "connection_init", "payload": { "authorization": format!("Bearer {token}") } })).await;
+        assert_eq!(next_json(&mut socket).await.expect("ack")["type"], "connection_ack");
+        send(&mut socket, json!({ "id": "1", "type": "subscribe", "payload": { "query": "{ me { id } }" } })).await;
+        let next = next_json(&mut socket).await.expect("a result");
+        assert_eq!(next["type"], "next", "{next}");
+        assert_eq!(next["payload"]["data"]["me"]["id"], id);
+    }
+
+    #[tokio::test]
+    async fn a_bad_token_in_connection_init_is_refused() {
+        let app = spawn_app().await;
+        let mut socket = connect(&app).await;
+        send(&mut socket, json!({ "type": "connection_init", "payload": { "authorization": "Bearer forged" } })).await;
+        let answer = next_json(&mut socket).await;
+        assert!(answer.as_ref().is_none_or(|a| a["type"] != "connection_ack"), "{answer:?}");
+    }
+}
