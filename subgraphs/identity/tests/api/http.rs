@@ -116,7 +116,11 @@ mod websocket {
         let app = spawn_app().await;
         let (id, token, _) = app.signed_up(&email()).await;
         let mut socket = connect(&app).await;
-        send(&mut socket, json!({ "type": "connection_init", "payload": { "authorization": format!("Bearer {token}") } })).await;
+        send(
+            &mut socket,
+            json!({ "type": "connection_init", "payload": { "authorization": format!("Bearer {token}") } }),
+        )
+        .await;
         assert_eq!(next_json(&mut socket).await.expect("ack")["type"], "connection_ack");
         send(&mut socket, json!({ "id": "1", "type": "subscribe", "payload": { "query": "{ me { id } }" } })).await;
         let next = next_json(&mut socket).await.expect("a result");
