@@ -1,1 +1,264 @@
-//! The federation router: not built yet (see the router issues).
+//! EduStream's federation router: a generic Federation v2 gateway.
+//!
+//! The request path: HTTP ([`http`]) → parse and validate against the API schema
+//! ([`operation`]) → plan, cached ([`plan`]) → execute ([`execute`]) → shape the response
+//! ([`response`]). It knows nothing about EduStream: any valid supergraph works.
+
+pub mod api_schema;
+pub mod execute;
+pub mod fieldset;
+pub mod http;
+pub mod operation;
+pub mod plan;
+pub mod response;
+pub mod supergraph;
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use apollo_compiler::ExecutableDocument;
+use apollo_compiler::validation::Valid;
+use serde_json::{Map, Value, json};
+
+use crate::execute::{Executor, Forwarded};
+use crate::operation::{Operation, RequestError};
+use crate::plan::Plan;
+pub use crate::supergraph::Supergraph;
+
+/// Router settings.
+#[derive(Debug, Clone)]
+pub struct RouterConfig {
+    /// How long one subgraph request may take.
+    pub subgraph_timeout: Duration,
+    /// Request headers forwarded to subgraphs (lower case); `authorization` by default.
+    pub forward_headers: Vec<String>,
+    /// Whether `x-query-plan: true` returns the plan in `extensions.queryPlan`.
+    pub expose_query_plan: bool,
+    pub body_limit_bytes: usize,
+}
+
+impl Default for RouterConfig {
+    fn default() -> Self {
+        Self {
+            subgraph_timeout: Duration::from_secs(30),
+            forward_headers: vec!["authorization".into()],
+            expose_query_plan: false,
+            body_limit_bytes: 2 * 1024 * 1024,
+        }
+    }
+}
+
+/// A request as the router reads it from HTTP.
+#[derive(Debug, Clone, Default)]
+pub struct GraphqlRequest {
+    pub query: String,
+    pub operation_name: Option<String>,
+    pub variables: Map<String, Value>,
+}
+
+/// The outcome of a request: the body and whether it failed before execution.
+#[derive(Debug)]
+pub struct GraphqlResponse {
+    pub body: Value,
+    /// A request error (parse, validation, variables): no data at all.
+    pub request_error: bool,
+}
+
+struct Prepared {
+    document: Arc<Valid<ExecutableDocument>>,
+}
+
+struct Planned {
+    operation: Operation,
+    plan: Option<Plan>,
+}
+
+/// The router: the supergraph, caches and the subgraph client.
+pub struct Router {
+    supergraph: Arc<Supergraph>,
+    executor: Executor,
+    config: RouterConfig,
+    documents: Mutex<HashMap<String, Arc<Prepared>>>,
+    plans: Mutex<HashMap<String, Arc<Planned>>>,
+}
+
+const CACHE_CAPACITY: usize = 2_000;
+
+impl Router {
+    pub fn new(supergraph: Supergraph, config: RouterConfig) -> Self {
+        Self {
+            supergraph: Arc::new(supergraph),
+            executor: Executor::new(config.subgraph_timeout),
+            config,
+            documents: Mutex::new(HashMap::new()),
+            plans: Mutex::new(HashMap::new()),
+        }
+    }
+
+    pub fn supergraph(&self) -> &Supergraph {
+        &self.supergraph
+    }
+
+    pub fn config(&self) -> &RouterConfig {
+        &self.config
+    }
+
+    fn document(&self, query: &str) -> Result<Arc<Prepared>, RequestError> {
+        if let Some(found) = self.documents.lock().unwrap_or_else(|p| p.into_inner()).get(query) {
+            return Ok(found.clone());
+        }
+        let document = operation::parse(&self.supergraph.api, query)?;
+        let prepared = Arc::new(Prepared { document: Arc::new(document) });
+        let mut cache = self.documents.lock().unwrap_or_else(|p| p.into_inner());
+        if cache.len() >= CACHE_CAPACITY {
+            cache.clear();
+        }
+        cache.insert(query.to_owned(), prepared.clone());
+        Ok(prepared)
+    }
+
+    /// Runs one GraphQL request.
+    pub async fn execute(&self, request: GraphqlRequest, forwarded: &Forwarded, want_plan: bool) -> GraphqlResponse {
+        match self.execute_inner(request, forwarded, want_plan).await {
+            Ok(body) => GraphqlResponse { body, request_error: false },
+            Err(error) => GraphqlResponse {
+                body: json!({ "errors": [{ "message": error.to_string(), "extensions": { "code": error.code() } }] }),
+                request_error: true,
+            },
+        }
+    }
+
+    async fn execute_inner(
+        &self,
+        request: GraphqlRequest,
+        forwarded: &Forwarded,
+        want_plan: bool,
+    ) -> Result<Value, RequestError> {
+        let sg = &self.supergraph;
+        let prepared = self.document(&request.query)?;
+        let (operation, variables) =
+            operation::select(&sg.api, &prepared.document, request.operation_name.as_deref(), &request.variables)?;
+        let planned = self.planned(&request, &prepared, operation, &variables)?;
+        let mut errors: Vec<Value> = Vec::new();
+        let mut data = Value::Object(Map::new());
+        if let Some(plan) = &planned.plan {
+            let (merged, subgraph_errors) = self.executor.run(sg, plan, &variables, forwarded).await;
+            data = merged;
+            errors.extend(subgraph_errors);
+        }
+        let introspection = self.introspect(&prepared.document, operation, &variables);
+        if let (Some(Value::Object(fields)), Value::Object(object)) = (introspection, &mut data) {
+            object.extend(fields);
+        }
+        let projected = response::project(sg, &planned.operation.root_type, &planned.operation.selections, &data);
+        let mut body = Map::new();
+        if !errors.is_empty() {
+            body.insert("errors".into(), Value::Array(errors));
+        }
+        body.insert("data".into(), projected);
+        if want_plan && self.config.expose_query_plan {
+            let plan = planned.plan.as_ref().map(|p| describe_plan(sg, p)).unwrap_or(Value::Null);
+            body.insert("extensions".into(), json!({ "queryPlan": plan }));
+        }
+        Ok(Value::Object(body))
+    }
+
+    fn planned(
+        &self,
+        request: &GraphqlRequest,
+        prepared: &Prepared,
+        operation: &apollo_compiler::executable::Operation,
+        variables: &Map<String, Value>,
+    ) -> Result<Arc<Planned>, RequestError> {
+        // The plan depends on the document, the operation and the boolean variables (`@skip`/`@include`).
+        let booleans: Vec<String> = operation
+            .variables
+            .iter()
+            .filter(|v| v.ty.inner_named_type() == "Boolean")
+            .map(|v| format!("{}={}", v.name, variables.get(v.name.as_str()).unwrap_or(&Value::Null)))
+            .collect();
+        let key = format!(
+            "{}\u{0}{}\u{0}{}",
+            request.query,
+            request.operation_name.as_deref().unwrap_or(""),
+            booleans.join(",")
+        );
+        if let Some(found) = self.plans.lock().unwrap_or_else(|p| p.into_inner()).get(&key) {
+            return Ok(found.clone());
+        }
+        let normalized = operation::normalize(&prepared.document, operation, variables);
+        let plan = if normalized.is_introspection_only {
+            None
+        } else {
+            Some(plan::plan(&self.supergraph, &normalized).map_err(|e| RequestError::Validation(e.to_string()))?)
+        };
+        let planned = Arc::new(Planned { operation: normalized, plan });
+        let mut cache = self.plans.lock().unwrap_or_else(|p| p.into_inner());
+        if cache.len() >= CACHE_CAPACITY {
+            cache.clear();
+        }
+        cache.insert(key, planned.clone());
+        Ok(planned)
+    }
+
+    /// Answers the operation's `__schema` / `__type` root fields from the API schema.
+    fn introspect(
+        &self,
+        document: &Valid<ExecutableDocument>,
+        operation: &apollo_compiler::executable::Operation,
+        variables: &Map<String, Value>,
+    ) -> Option<Value> {
+        let wants = operation.selection_set.selections.iter().any(|s| {
+            s.as_field().is_some_and(|f| f.name == "__schema" || f.name == "__type")
+                || !matches!(s, apollo_compiler::executable::Selection::Field(_))
+        });
+        if !wants {
+            return None;
+        }
+        let mut only: ExecutableDocument = (**document).clone();
+        let name = operation.name.clone();
+        let op = only.operations.get_mut(name.as_ref().map(|n| n.as_str())).ok()?;
+        op.selection_set
+            .selections
+            .retain(|s| s.as_field().is_some_and(|f| f.name == "__schema" || f.name == "__type"));
+        if op.selection_set.selections.is_empty() {
+            return None;
+        }
+        let only = only.validate(&self.supergraph.api).ok()?;
+        let op = only.operations.get(name.as_ref().map(|n| n.as_str())).ok()?;
+        let json: apollo_compiler::response::JsonMap = variables
+            .iter()
+            .map(|(k, v)| (k.as_str().into(), apollo_compiler::response::JsonValue::from(v.clone())))
+            .collect();
+        let variables = apollo_compiler::request::coerce_variable_values(&self.supergraph.api, op, &json).ok()?;
+        let response = apollo_compiler::introspection::partial_execute(
+            &self.supergraph.api,
+            &self.supergraph.api_implementers,
+            &only,
+            op,
+            &variables,
+        )
+        .ok()?;
+        serde_json::to_value(response.data?).ok()
+    }
+}
+
+/// The plan as JSON, for the debugging header.
+pub fn describe_plan(sg: &Supergraph, plan: &Plan) -> Value {
+    fn node(sg: &Supergraph, n: &plan::FetchNode) -> Value {
+        let mut v = json!({ "kind": "Fetch", "serviceName": sg.graphs[n.graph].name, "operation": n.operation });
+        if let Some(entity) = &n.entity {
+            v["path"] = json!(entity.path.iter().map(|p| p.as_str()).collect::<Vec<_>>());
+            v["types"] = json!(entity.types.iter().map(|p| p.as_str()).collect::<Vec<_>>());
+        }
+        if !n.children.is_empty() {
+            v["then"] = Value::Array(n.children.iter().map(|c| node(sg, c)).collect());
+        }
+        v
+    }
+    json!({
+        "kind": if plan.sequential { "Sequence" } else { "Parallel" },
+        "nodes": plan.roots.iter().map(|n| node(sg, n)).collect::<Vec<_>>(),
+    })
+}

@@ -1,0 +1,359 @@
+//! Execution: runs a plan's fetches (independent ones in parallel), batches every object an
+//! entity fetch applies to into one de-duplicated `_entities` call, and merges the results into
+//! one response tree. A failing subgraph leaves its part null and adds an error; it never fails
+//! the whole request.
+
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use futures_util::future::{BoxFuture, join_all};
+use serde_json::{Map, Value, json};
+
+use crate::fieldset::{FieldSet, FieldSetItem};
+use crate::plan::{FetchNode, Plan};
+use crate::supergraph::Supergraph;
+
+/// What a client request carries to every subgraph.
+#[derive(Clone, Default)]
+pub struct Forwarded {
+    pub headers: Vec<(reqwest::header::HeaderName, reqwest::header::HeaderValue)>,
+}
+
+pub struct Executor {
+    client: reqwest::Client,
+}
+
+#[derive(Default)]
+struct State {
+    data: Value,
+    errors: Vec<Value>,
+}
+
+/// A position in the response: object keys and list indexes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Step {
+    Key(String),
+    Index(usize),
+}
+
+impl Executor {
+    pub fn new(timeout: Duration) -> Self {
+        let client = reqwest::Client::builder()
+            .timeout(timeout)
+            .pool_idle_timeout(Duration::from_secs(60))
+            .build()
+            .expect("an HTTP client without TLS builds");
+        Self { client }
+    }
+
+    /// Runs the plan; returns the merged data and the errors.
+    pub async fn run(
+        &self,
+        sg: &Supergraph,
+        plan: &Plan,
+        variables: &Map<String, Value>,
+        forwarded: &Forwarded,
+    ) -> (Value, Vec<Value>) {
+        let state = Arc::new(Mutex::new(State { data: Value::Object(Map::new()), errors: Vec::new() }));
+        let run = |node| self.run_node(sg, node, variables, forwarded, state.clone());
+        if plan.sequential {
+            for node in &plan.roots {
+                run(node).await;
+            }
+        } else {
+            join_all(plan.roots.iter().map(run)).await;
+        }
+        let state = Arc::try_unwrap(state).map(|m| m.into_inner().unwrap_or_else(|p| p.into_inner()));
+        match state {
+            Ok(state) => (state.data, state.errors),
+            Err(shared) => {
+                let guard = shared.lock().unwrap_or_else(|p| p.into_inner());
+                (guard.data.clone(), guard.errors.clone())
+            }
+        }
+    }
+
+    fn run_node<'a>(
+        &'a self,
+        sg: &'a Supergraph,
+        node: &'a FetchNode,
+        variables: &'a Map<String, Value>,
+        forwarded: &'a Forwarded,
+        state: Arc<Mutex<State>>,
+    ) -> BoxFuture<'a, ()> {
+        Box::pin(async move {
+            let proceed = match &node.entity {
+                None => self.root_fetch(sg, node, variables, forwarded, &state).await,
+                Some(_) => self.entity_fetch(sg, node, variables, forwarded, &state).await,
+            };
+            if proceed {
+                join_all(node.children.iter().map(|c| self.run_node(sg, c, variables, forwarded, state.clone()))).await;
+            }
+        })
+    }
+
+    fn subgraph_variables(node: &FetchNode, variables: &Map<String, Value>) -> Map<String, Value> {
+        node.variables.iter().filter_map(|n| variables.get(n.as_str()).map(|v| (n.to_string(), v.clone()))).collect()
+    }
+
+    async fn call(
+        &self,
+        sg: &Supergraph,
+        node: &FetchNode,
+        variables: Map<String, Value>,
+        forwarded: &Forwarded,
+    ) -> Result<Value, String> {
+        let graph = &sg.graphs[node.graph];
+        let mut request =
+            self.client.post(&graph.url).json(&json!({ "query": node.operation, "variables": variables }));
+        for (name, value) in &forwarded.headers {
+            request = request.header(name, value);
+        }
+        let response = request.send().await.map_err(|e| format!("subgraph {} is unreachable: {e}", graph.name))?;
+        let status = response.status();
+        let body: Value = response
+            .json()
+            .await
+            .map_err(|e| format!("subgraph {} sent an invalid response ({status}): {e}", graph.name))?;
+        if !body.is_object() {
+            return Err(format!("subgraph {} sent a response that is not a JSON object", graph.name));
+        }
+        Ok(body)
+    }
+
+    async fn root_fetch(
+        &self,
+        sg: &Supergraph,
+        node: &FetchNode,
+        variables: &Map<String, Value>,
+        forwarded: &Forwarded,
+        state: &Mutex<State>,
+    ) -> bool {
+        let result = self.call(sg, node, Self::subgraph_variables(node, variables), forwarded).await;
+        let mut state = state.lock().unwrap_or_else(|p| p.into_inner());
+        match result {
+            Ok(mut body) => {
+                if let Some(Value::Array(errors)) = body.get_mut("errors").map(Value::take) {
+                    state.errors.extend(errors.into_iter().map(|e| subgraph_error(e, &sg.graphs[node.graph].name)));
+                }
+                if let Some(data) = body.get_mut("data").map(Value::take).filter(Value::is_object) {
+                    deep_merge(&mut state.data, data);
+                    return true;
+                }
+                false
+            }
+            Err(message) => {
+                state.errors.push(json!({ "message": message, "extensions": { "code": "SUBGRAPH_REQUEST_FAILED", "serviceName": sg.graphs[node.graph].name } }));
+                false
+            }
+        }
+    }
+
+    async fn entity_fetch(
+        &self,
+        sg: &Supergraph,
+        node: &FetchNode,
+        variables: &Map<String, Value>,
+        forwarded: &Forwarded,
+        state: &Mutex<State>,
+    ) -> bool {
+        let Some(entity) = &node.entity else { return false };
+        // Collect the objects and their representations (deduplicated).
+        let (representations, targets) = {
+            let state = state.lock().unwrap_or_else(|p| p.into_inner());
+            let mut found = Vec::new();
+            collect(&state.data, &entity.path, &mut Vec::new(), &mut found);
+            let mut representations: Vec<Value> = Vec::new();
+            let mut targets: Vec<Vec<Vec<Step>>> = Vec::new();
+            for (position, object) in found {
+                let Some(typename) = object.get("__typename").and_then(Value::as_str) else { continue };
+                if !entity.types.iter().any(|t| t == typename) {
+                    continue;
+                }
+                let Some(mut representation) = represent(object, &entity.representation) else { continue };
+                representation.insert("__typename".into(), Value::String(typename.to_owned()));
+                let representation = Value::Object(representation);
+                match representations.iter().position(|r| r == &representation) {
+                    Some(i) => targets[i].push(position),
+                    None => {
+                        representations.push(representation);
+                        targets.push(vec![position]);
+                    }
+                }
+            }
+            (representations, targets)
+        };
+        if representations.is_empty() {
+            return false;
+        }
+        let mut vars = Self::subgraph_variables(node, variables);
+        vars.insert("representations".into(), Value::Array(representations));
+        let result = self.call(sg, node, vars, forwarded).await;
+        let mut state = state.lock().unwrap_or_else(|p| p.into_inner());
+        let name = &sg.graphs[node.graph].name;
+        let mut body = match result {
+            Ok(body) => body,
+            Err(message) => {
+                let path = targets.first().and_then(|t| t.first()).map(|p| path_json(p));
+                state.errors.push(json!({ "message": message, "path": path, "extensions": { "code": "SUBGRAPH_REQUEST_FAILED", "serviceName": name } }));
+                return false;
+            }
+        };
+        if let Some(Value::Array(errors)) = body.get_mut("errors").map(Value::take) {
+            for mut error in errors {
+                repath_entity_error(&mut error, &targets);
+                state.errors.push(subgraph_error(error, name));
+            }
+        }
+        let entities = body.get_mut("data").and_then(|d| d.get_mut("_entities")).map(Value::take);
+        let Some(Value::Array(entities)) = entities else { return false };
+        for (i, entity) in entities.into_iter().enumerate() {
+            let Some(positions) = targets.get(i) else { break };
+            if entity.is_null() {
+                continue;
+            }
+            for position in positions {
+                if let Some(target) = at_mut(&mut state.data, position) {
+                    deep_merge(target, entity.clone());
+                }
+            }
+        }
+        true
+    }
+}
+
+/// Marks an error with the subgraph it came from (kept for diagnostics, not shown by default).
+fn subgraph_error(mut error: Value, service: &str) -> Value {
+    if let Some(object) = error.as_object_mut() {
+        let extensions = object.entry("extensions").or_insert_with(|| json!({}));
+        if let Some(ext) = extensions.as_object_mut() {
+            ext.entry("serviceName").or_insert_with(|| Value::String(service.to_owned()));
+        }
+    }
+    error
+}
+
+/// `["_entities", i, …rest]` becomes the path of the object behind representation `i`.
+fn repath_entity_error(error: &mut Value, targets: &[Vec<Vec<Step>>]) {
+    let Some(path) = error.get("path").and_then(Value::as_array).cloned() else { return };
+    if path.first().and_then(Value::as_str) != Some("_entities") {
+        return;
+    }
+    let Some(index) = path.get(1).and_then(Value::as_u64) else { return };
+    let Some(position) = targets.get(index as usize).and_then(|t| t.first()) else { return };
+    let mut new_path = match path_json(position) {
+        Value::Array(steps) => steps,
+        _ => Vec::new(),
+    };
+    new_path.extend(path.into_iter().skip(2));
+    error["path"] = Value::Array(new_path);
+}
+
+fn path_json(position: &[Step]) -> Value {
+    Value::Array(
+        position
+            .iter()
+            .map(|s| match s {
+                Step::Key(k) => Value::String(k.clone()),
+                Step::Index(i) => json!(i),
+            })
+            .collect(),
+    )
+}
+
+/// Every object found at `path` (lists traversed), with its position.
+fn collect<'v>(
+    value: &'v Value,
+    path: &[apollo_compiler::Name],
+    position: &mut Vec<Step>,
+    out: &mut Vec<(Vec<Step>, &'v Map<String, Value>)>,
+) {
+    match value {
+        Value::Array(items) => {
+            for (i, item) in items.iter().enumerate() {
+                position.push(Step::Index(i));
+                collect(item, path, position, out);
+                position.pop();
+            }
+        }
+        Value::Object(object) => match path.split_first() {
+            None => out.push((position.clone(), object)),
+            Some((key, rest)) => {
+                if let Some(next) = object.get(key.as_str()) {
+                    position.push(Step::Key(key.to_string()));
+                    collect(next, rest, position, out);
+                    position.pop();
+                }
+            }
+        },
+        _ => {}
+    }
+}
+
+fn at_mut<'v>(value: &'v mut Value, position: &[Step]) -> Option<&'v mut Value> {
+    let mut current = value;
+    for step in position {
+        current = match step {
+            Step::Key(k) => current.get_mut(k.as_str())?,
+            Step::Index(i) => current.get_mut(*i)?,
+        };
+    }
+    Some(current)
+}
+
+/// The representation of `object` for `set`, or `None` if a field is missing.
+fn represent(object: &Map<String, Value>, set: &FieldSet) -> Option<Map<String, Value>> {
+    let mut out = Map::new();
+    for item in &set.0 {
+        match item {
+            FieldSetItem::Field { name, sub } => {
+                let value = object.get(name)?;
+                let value = if sub.0.is_empty() { value.clone() } else { represent_value(value, sub)? };
+                out.insert(name.clone(), value);
+            }
+            FieldSetItem::Fragment { on, sub } => {
+                if object.get("__typename").and_then(Value::as_str) == Some(on.as_str()) {
+                    out.extend(represent(object, sub)?);
+                }
+            }
+        }
+    }
+    Some(out)
+}
+
+fn represent_value(value: &Value, set: &FieldSet) -> Option<Value> {
+    match value {
+        Value::Null => Some(Value::Null),
+        Value::Array(items) => {
+            items.iter().map(|v| represent_value(v, set)).collect::<Option<Vec<_>>>().map(Value::Array)
+        }
+        Value::Object(object) => represent(object, set).map(Value::Object),
+        other => Some(other.clone()),
+    }
+}
+
+/// Merges `from` into `into`: objects key by key, lists element by element.
+pub fn deep_merge(into: &mut Value, from: Value) {
+    match (into, from) {
+        (Value::Object(a), Value::Object(b)) => {
+            for (k, v) in b {
+                match a.get_mut(&k) {
+                    Some(existing) => deep_merge(existing, v),
+                    None => {
+                        a.insert(k, v);
+                    }
+                }
+            }
+        }
+        (Value::Array(a), Value::Array(b)) if a.len() == b.len() => {
+            for (x, y) in a.iter_mut().zip(b) {
+                deep_merge(x, y);
+            }
+        }
+        (slot, value) => {
+            if !value.is_null() || slot.is_null() {
+                *slot = value;
+            }
+        }
+    }
+}

@@ -1,0 +1,168 @@
+//! GraphQL over HTTP: POST (JSON) and GET (queries only), `application/graphql-response+json`
+//! or `application/json` answers with the spec's status codes, `/health`, a body limit.
+
+use std::sync::Arc;
+
+use axum::Router as HttpRouter;
+use axum::body::Bytes;
+use axum::extract::{Query, State};
+use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use serde_json::{Map, Value, json};
+use tower_http::limit::RequestBodyLimitLayer;
+
+use crate::execute::Forwarded;
+use crate::{GraphqlRequest, Router};
+
+const GRAPHQL_RESPONSE: &str = "application/graphql-response+json";
+
+pub fn routes(router: Arc<Router>) -> HttpRouter {
+    let limit = router.config().body_limit_bytes;
+    HttpRouter::new()
+        .route("/graphql", get(graphql_get).post(graphql_post))
+        .route("/health", get(|| async { axum::Json(json!({ "status": "ok" })) }))
+        .layer(RequestBodyLimitLayer::new(limit))
+        .with_state(router)
+}
+
+/// Which media type the client accepts for the answer.
+fn wants_graphql_response(headers: &HeaderMap) -> Result<bool, ()> {
+    let Some(accept) = headers.get(header::ACCEPT).and_then(|v| v.to_str().ok()) else { return Ok(false) };
+    let types: Vec<&str> = accept.split(',').map(|t| t.split(';').next().unwrap_or("").trim()).collect();
+    if types.contains(&GRAPHQL_RESPONSE) {
+        return Ok(true);
+    }
+    if types.iter().any(|t| *t == "application/json" || *t == "*/*" || *t == "application/*") {
+        return Ok(false);
+    }
+    Err(())
+}
+
+fn reply(status: StatusCode, graphql_response: bool, body: &Value) -> Response {
+    let content_type = if graphql_response { GRAPHQL_RESPONSE } else { "application/json" };
+    let mut response = (status, body.to_string()).into_response();
+    response.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));
+    response
+}
+
+fn request_error(status: StatusCode, graphql_response: bool, message: &str) -> Response {
+    reply(status, graphql_response, &json!({ "errors": [{ "message": message }] }))
+}
+
+fn forwarded(router: &Router, headers: &HeaderMap) -> Forwarded {
+    let mut out = Forwarded::default();
+    for name in &router.config().forward_headers {
+        let name_and_value = (reqwest::header::HeaderName::from_bytes(name.as_bytes()), headers.get(name.as_str()));
+        if let (Ok(n), Some(v)) = name_and_value
+            && let Ok(v) = reqwest::header::HeaderValue::from_bytes(v.as_bytes())
+        {
+            out.headers.push((n, v));
+        }
+    }
+    out
+}
+
+async fn run(router: &Router, headers: &HeaderMap, request: GraphqlRequest, graphql_response: bool) -> Response {
+    let want_plan = headers.get("x-query-plan").is_some_and(|v| v == "true");
+    let result = router.execute(request, &forwarded(router, headers), want_plan).await;
+    let status = if result.request_error && graphql_response { StatusCode::BAD_REQUEST } else { StatusCode::OK };
+    reply(status, graphql_response, &result.body)
+}
+
+fn parse_body(value: Value) -> Result<GraphqlRequest, String> {
+    let Value::Object(mut object) = value else { return Err("the body must be a JSON object".into()) };
+    let query = match object.remove("query") {
+        Some(Value::String(q)) => q,
+        Some(_) => return Err("`query` must be a string".into()),
+        None => return Err("`query` is required".into()),
+    };
+    let operation_name = match object.remove("operationName") {
+        None | Some(Value::Null) => None,
+        Some(Value::String(name)) => Some(name),
+        Some(_) => return Err("`operationName` must be a string".into()),
+    };
+    let variables = match object.remove("variables") {
+        None | Some(Value::Null) => Map::new(),
+        Some(Value::Object(v)) => v,
+        Some(_) => return Err("`variables` must be an object".into()),
+    };
+    Ok(GraphqlRequest { query, operation_name, variables })
+}
+
+async fn graphql_post(State(router): State<Arc<Router>>, headers: HeaderMap, body: Bytes) -> Response {
+    let Ok(graphql_response) = wants_graphql_response(&headers) else {
+        return request_error(
+            StatusCode::NOT_ACCEPTABLE,
+            false,
+            "accept application/graphql-response+json or application/json",
+        );
+    };
+    let content_type = headers.get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).unwrap_or("");
+    let media = content_type.split(';').next().unwrap_or("").trim().to_ascii_lowercase();
+    if media != "application/json" && media != GRAPHQL_RESPONSE {
+        return request_error(
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            graphql_response,
+            "send the request as application/json",
+        );
+    }
+    let value: Value = match serde_json::from_slice(&body) {
+        Ok(v) => v,
+        Err(e) => {
+            return request_error(
+                StatusCode::BAD_REQUEST,
+                graphql_response,
+                &format!("the body is not valid JSON: {e}"),
+            );
+        }
+    };
+    match parse_body(value) {
+        Ok(request) => run(&router, &headers, request, graphql_response).await,
+        Err(message) => request_error(StatusCode::BAD_REQUEST, graphql_response, &message),
+    }
+}
+
+async fn graphql_get(
+    State(router): State<Arc<Router>>,
+    method: Method,
+    headers: HeaderMap,
+    Query(params): Query<Vec<(String, String)>>,
+) -> Response {
+    let Ok(graphql_response) = wants_graphql_response(&headers) else {
+        return request_error(
+            StatusCode::NOT_ACCEPTABLE,
+            false,
+            "accept application/graphql-response+json or application/json",
+        );
+    };
+    let _ = method;
+    let param = |name: &str| params.iter().find(|(k, _)| k == name).map(|(_, v)| v.clone());
+    let Some(query) = param("query") else {
+        return request_error(StatusCode::BAD_REQUEST, graphql_response, "`query` is required");
+    };
+    let variables = match param("variables") {
+        None => Map::new(),
+        Some(raw) => match serde_json::from_str::<Value>(&raw) {
+            Ok(Value::Object(v)) => v,
+            Ok(Value::Null) => Map::new(),
+            _ => return request_error(StatusCode::BAD_REQUEST, graphql_response, "`variables` must be a JSON object"),
+        },
+    };
+    if is_mutation(&router, &query, param("operationName").as_deref()) {
+        let mut response =
+            request_error(StatusCode::METHOD_NOT_ALLOWED, graphql_response, "mutations must be sent with POST");
+        response.headers_mut().insert(header::ALLOW, HeaderValue::from_static("POST"));
+        return response;
+    }
+    let request = GraphqlRequest { query, operation_name: param("operationName"), variables };
+    run(&router, &headers, request, graphql_response).await
+}
+
+fn is_mutation(router: &Router, query: &str, operation_name: Option<&str>) -> bool {
+    let Ok(document) = apollo_compiler::ExecutableDocument::parse(&router.supergraph().api, query, "get.graphql")
+    else {
+        return false;
+    };
+    document.operations.get(operation_name).is_ok_and(|op| !op.is_query())
+}

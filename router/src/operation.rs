@@ -1,0 +1,186 @@
+//! Operations: parse and validate against the API schema, coerce variables, and normalise into
+//! the tree the planner reads (fragment spreads inlined, `@skip`/`@include` applied).
+
+use apollo_compiler::ast::{OperationType, Value};
+use apollo_compiler::executable::{self, ExecutableDocument};
+
+use apollo_compiler::validation::Valid;
+use apollo_compiler::{Name, Node, Schema};
+use serde_json::Map;
+
+/// A request error, reported to the client before anything is fetched.
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum RequestError {
+    #[error("{0}")]
+    Parse(String),
+    #[error("{0}")]
+    Validation(String),
+    #[error("{0}")]
+    Variables(String),
+    #[error("{0}")]
+    UnknownOperation(String),
+}
+
+impl RequestError {
+    pub fn code(&self) -> &'static str {
+        match self {
+            Self::Parse(_) => "GRAPHQL_PARSE_FAILED",
+            Self::Validation(_) => "GRAPHQL_VALIDATION_FAILED",
+            Self::Variables(_) => "BAD_USER_INPUT",
+            Self::UnknownOperation(_) => "GRAPHQL_VALIDATION_FAILED",
+        }
+    }
+}
+
+#[derive(Debug, Clone)]
+pub enum Selection {
+    Field(Field),
+    Fragment(Fragment),
+}
+
+#[derive(Debug, Clone)]
+pub struct Field {
+    pub alias: Option<Name>,
+    pub name: Name,
+    pub arguments: Vec<Node<executable::Argument>>,
+    /// The named type of the field's value.
+    pub ty: Name,
+    /// The full type (for null propagation).
+    pub full_ty: apollo_compiler::ast::Type,
+    pub selections: Vec<Selection>,
+}
+
+impl Field {
+    pub fn response_key(&self) -> &Name {
+        self.alias.as_ref().unwrap_or(&self.name)
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct Fragment {
+    pub on: Name,
+    pub selections: Vec<Selection>,
+}
+
+/// A validated, normalised operation.
+#[derive(Debug, Clone)]
+pub struct Operation {
+    pub kind: OperationType,
+    pub root_type: Name,
+    pub selections: Vec<Selection>,
+    /// `$name: Type` of every variable, for subgraph operations.
+    pub variable_types: Vec<(Name, String)>,
+    pub is_introspection_only: bool,
+}
+
+pub struct Prepared {
+    pub document: Valid<ExecutableDocument>,
+    pub operation_name: Option<String>,
+}
+
+pub fn parse(api: &Valid<Schema>, query: &str) -> Result<Valid<ExecutableDocument>, RequestError> {
+    let ast = apollo_compiler::ast::Document::parse(query, "operation.graphql")
+        .map_err(|e| RequestError::Parse(e.errors.to_string()))?;
+    ast.to_executable_validate(api).map_err(|e| RequestError::Validation(e.errors.to_string()))
+}
+
+/// The operation to run and its coerced variables.
+pub fn select<'a>(
+    api: &Valid<Schema>,
+    document: &'a Valid<ExecutableDocument>,
+    operation_name: Option<&str>,
+    variables: &Map<String, serde_json::Value>,
+) -> Result<(&'a Node<executable::Operation>, Map<String, serde_json::Value>), RequestError> {
+    let operation =
+        document.operations.get(operation_name).map_err(|e| RequestError::UnknownOperation(e.message().to_string()))?;
+    let json: apollo_compiler::response::JsonMap = variables
+        .iter()
+        .map(|(k, v)| (k.as_str().into(), apollo_compiler::response::JsonValue::from(v.clone())))
+        .collect();
+    let coerced = apollo_compiler::request::coerce_variable_values(api, operation, &json)
+        .map_err(|e| RequestError::Variables(e.message().to_string()))?;
+    let coerced = serde_json::to_value(coerced.into_inner()).expect("JSON values serialise");
+    let coerced = match coerced {
+        serde_json::Value::Object(map) => map,
+        _ => Map::new(),
+    };
+    Ok((operation, coerced))
+}
+
+/// Normalises the operation for planning, given the coerced variables.
+pub fn normalize(
+    document: &ExecutableDocument,
+    operation: &executable::Operation,
+    variables: &Map<String, serde_json::Value>,
+) -> Operation {
+    let root_type = operation.object_type().clone();
+    let selections = normalize_set(document, &operation.selection_set, variables);
+    let variable_types = operation.variables.iter().map(|v| (v.name.clone(), v.ty.to_string())).collect();
+    let is_introspection_only = is_introspection_only(&selections);
+    Operation { kind: operation.operation_type, root_type, selections, variable_types, is_introspection_only }
+}
+
+fn is_introspection_only(selections: &[Selection]) -> bool {
+    selections.iter().all(|s| match s {
+        Selection::Field(f) => f.name.starts_with("__"),
+        Selection::Fragment(f) => is_introspection_only(&f.selections),
+    })
+}
+
+fn included(directives: &executable::DirectiveList, variables: &Map<String, serde_json::Value>) -> bool {
+    let flag = |name: &str| -> Option<bool> {
+        let d = directives.get(name)?;
+        match d.specified_argument_by_name("if").map(|v| v.as_ref()) {
+            Some(Value::Boolean(b)) => Some(*b),
+            Some(Value::Variable(v)) => Some(variables.get(v.as_str()).and_then(|v| v.as_bool()).unwrap_or(false)),
+            _ => None,
+        }
+    };
+    !flag("skip").unwrap_or(false) && flag("include").unwrap_or(true)
+}
+
+fn normalize_set(
+    document: &ExecutableDocument,
+    set: &executable::SelectionSet,
+    variables: &Map<String, serde_json::Value>,
+) -> Vec<Selection> {
+    let mut out = Vec::new();
+    for selection in &set.selections {
+        match selection {
+            executable::Selection::Field(field) => {
+                if !included(&field.directives, variables) {
+                    continue;
+                }
+                out.push(Selection::Field(Field {
+                    alias: field.alias.clone(),
+                    name: field.name.clone(),
+                    arguments: field.arguments.clone(),
+                    ty: field.ty().inner_named_type().clone(),
+                    full_ty: field.ty().clone(),
+                    selections: normalize_set(document, &field.selection_set, variables),
+                }));
+            }
+            executable::Selection::InlineFragment(fragment) => {
+                if !included(&fragment.directives, variables) {
+                    continue;
+                }
+                let on = fragment.type_condition.clone().unwrap_or_else(|| set.ty.clone());
+                out.push(Selection::Fragment(Fragment {
+                    on,
+                    selections: normalize_set(document, &fragment.selection_set, variables),
+                }));
+            }
+            executable::Selection::FragmentSpread(spread) => {
+                if !included(&spread.directives, variables) {
+                    continue;
+                }
+                let Some(fragment) = document.fragments.get(&spread.fragment_name) else { continue };
+                out.push(Selection::Fragment(Fragment {
+                    on: fragment.type_condition().clone(),
+                    selections: normalize_set(document, &fragment.selection_set, variables),
+                }));
+            }
+        }
+    }
+    out
+}

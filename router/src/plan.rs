@@ -1,0 +1,488 @@
+//! Query planning: which subgraph resolves which part of an operation, and in what order.
+//!
+//! A plan is a tree of fetches. Root fetches (parallel for queries, in order for mutations)
+//! each carry children: `_entities` fetches that run once their parent's data is merged, keyed on
+//! the objects found at a path. Fields a subgraph cannot resolve are moved to a subgraph that can,
+//! through a key both share; `@requires` fields travel in the representation, `@provides` lets a
+//! subgraph resolve external fields below the providing field.
+
+use std::fmt::Write as _;
+
+use apollo_compiler::Name;
+use apollo_compiler::ast::OperationType;
+use indexmap::IndexMap;
+
+use crate::fieldset::{FieldSet, FieldSetItem};
+use crate::operation::{Field, Fragment, Operation, Selection};
+use crate::supergraph::{GraphId, Supergraph};
+
+#[derive(Debug, Clone, thiserror::Error)]
+#[error("cannot plan {coordinate}: {reason}")]
+pub struct PlanError {
+    pub coordinate: String,
+    pub reason: String,
+}
+
+/// Which objects an entity fetch applies to, and what it sends about each.
+#[derive(Debug, Clone)]
+pub struct EntityFetch {
+    /// Response keys from the root; lists are traversed.
+    pub path: Vec<Name>,
+    /// The object types (by `__typename`) that take part.
+    pub types: Vec<Name>,
+    /// The fields of a representation besides `__typename`.
+    pub representation: FieldSet,
+}
+
+#[derive(Debug, Clone)]
+pub struct FetchNode {
+    pub graph: GraphId,
+    pub entity: Option<EntityFetch>,
+    /// The subgraph operation.
+    pub operation: String,
+    /// Variables of the client operation it uses.
+    pub variables: Vec<Name>,
+    pub children: Vec<FetchNode>,
+}
+
+#[derive(Debug, Clone)]
+pub struct Plan {
+    /// Mutations run root fetches one after another.
+    pub sequential: bool,
+    pub roots: Vec<FetchNode>,
+}
+
+struct Draft {
+    graph: GraphId,
+    entity: Option<EntityFetch>,
+    selections: Vec<Selection>,
+    children: Vec<Draft>,
+}
+
+impl Draft {
+    fn new(graph: GraphId, entity: Option<EntityFetch>) -> Self {
+        Self { graph, entity, selections: Vec::new(), children: Vec::new() }
+    }
+}
+
+pub fn plan(supergraph: &Supergraph, operation: &Operation) -> Result<Plan, PlanError> {
+    let planner = Planner { sg: supergraph, op: operation };
+    planner.plan()
+}
+
+struct Planner<'a> {
+    sg: &'a Supergraph,
+    op: &'a Operation,
+}
+
+fn err(coordinate: impl Into<String>, reason: impl Into<String>) -> PlanError {
+    PlanError { coordinate: coordinate.into(), reason: reason.into() }
+}
+
+fn typename_field(parent: &Name) -> Selection {
+    let _ = parent;
+    Selection::Field(Field {
+        alias: None,
+        name: Name::new("__typename").expect("valid name"),
+        arguments: Vec::new(),
+        ty: Name::new("String").expect("valid name"),
+        full_ty: apollo_compiler::ast::Type::NonNullNamed(Name::new("String").expect("valid name")),
+        selections: Vec::new(),
+    })
+}
+
+impl Planner<'_> {
+    fn plan(&self) -> Result<Plan, PlanError> {
+        let root = &self.op.root_type;
+        let sequential = self.op.kind == OperationType::Mutation;
+        let mut fields = Vec::new();
+        flatten_root(&self.op.selections, root, &mut fields, self.sg);
+        let mut groups: Vec<(GraphId, Vec<Selection>)> = Vec::new();
+        for field in fields {
+            if field.name.starts_with("__") {
+                continue;
+            }
+            let candidates = self.sg.resolvers_of(root, &field.name);
+            if candidates.is_empty() {
+                return Err(err(format!("{root}.{}", field.name), "no subgraph resolves it"));
+            }
+            let existing = if sequential {
+                groups.last_mut().filter(|(g, _)| candidates.contains(g))
+            } else {
+                groups.iter_mut().find(|(g, _)| candidates.contains(g))
+            };
+            match existing {
+                Some((_, selections)) => selections.push(Selection::Field(field)),
+                None => groups.push((candidates[0], vec![Selection::Field(field)])),
+            }
+        }
+        let mut roots = Vec::new();
+        for (graph, selections) in groups {
+            let mut draft = Draft::new(graph, None);
+            draft.selections = self.walk(graph, root, &selections, &[], None, &mut draft)?;
+            roots.push(self.finish(draft));
+        }
+        Ok(Plan { sequential, roots })
+    }
+
+    /// Plans `selections` on `ty` inside `graph`; returns what `graph` is asked for and pushes
+    /// fetches for the rest as children of `draft`.
+    fn walk(
+        &self,
+        graph: GraphId,
+        ty: &Name,
+        selections: &[Selection],
+        path: &[Name],
+        provided: Option<&FieldSet>,
+        draft: &mut Draft,
+    ) -> Result<Vec<Selection>, PlanError> {
+        if self.sg.is_abstract(ty) {
+            return self.walk_abstract(graph, ty, selections, path, provided, draft);
+        }
+        let mut local = Vec::new();
+        let mut remote: IndexMap<GraphId, Vec<Selection>> = IndexMap::new();
+        self.split(graph, ty, selections, path, provided, draft, &mut local, &mut remote)?;
+        if remote.is_empty() {
+            return Ok(local);
+        }
+        local.push(typename_field(ty));
+        for (target, fields) in remote {
+            self.entity_jump(graph, target, ty, fields, path, draft, &mut local)?;
+        }
+        Ok(local)
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn split(
+        &self,
+        graph: GraphId,
+        ty: &Name,
+        selections: &[Selection],
+        path: &[Name],
+        provided: Option<&FieldSet>,
+        draft: &mut Draft,
+        local: &mut Vec<Selection>,
+        remote: &mut IndexMap<GraphId, Vec<Selection>>,
+    ) -> Result<(), PlanError> {
+        for selection in selections {
+            match selection {
+                Selection::Field(field) if field.name == "__typename" => local.push(selection.clone()),
+                Selection::Field(field) => {
+                    let provided_here = provided.and_then(|p| provided_sub(p, &field.name));
+                    if provided_here.is_some() || self.sg.can_resolve(ty, &field.name, graph) {
+                        let own = self.sg.field_in_graph(ty, &field.name, graph).and_then(|f| f.provides.as_ref());
+                        let sub_provided = provided_here.or(own);
+                        let mut sub_path = path.to_vec();
+                        sub_path.push(field.response_key().clone());
+                        let selections = if field.selections.is_empty() {
+                            Vec::new()
+                        } else {
+                            self.walk(graph, &field.ty, &field.selections, &sub_path, sub_provided, draft)?
+                        };
+                        local.push(Selection::Field(Field { selections, ..field.clone() }));
+                    } else {
+                        let target = self.choose_target(graph, ty, &field.name, remote.keys().copied())?;
+                        remote.entry(target).or_default().push(selection.clone());
+                    }
+                }
+                Selection::Fragment(fragment) => {
+                    if self.applies(ty, &fragment.on) {
+                        self.split(graph, ty, &fragment.selections, path, provided, draft, local, remote)?;
+                    }
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// An abstract type: expanded into one fragment per object type `graph` may return.
+    fn walk_abstract(
+        &self,
+        graph: GraphId,
+        ty: &Name,
+        selections: &[Selection],
+        path: &[Name],
+        provided: Option<&FieldSet>,
+        draft: &mut Draft,
+    ) -> Result<Vec<Selection>, PlanError> {
+        let mut local = vec![typename_field(ty)];
+        for object in self.sg.possible_types_in(ty, graph) {
+            let applicable = self.applicable_to(&object, selections);
+            if applicable.is_empty() {
+                continue;
+            }
+            let selections = self.walk(graph, &object, &applicable, path, provided, draft)?;
+            local.push(Selection::Fragment(Fragment { on: object, selections }));
+        }
+        Ok(local)
+    }
+
+    /// The selections that apply to objects of type `object`, fragments resolved.
+    fn applicable_to(&self, object: &Name, selections: &[Selection]) -> Vec<Selection> {
+        let mut out = Vec::new();
+        for selection in selections {
+            match selection {
+                Selection::Field(_) => out.push(selection.clone()),
+                Selection::Fragment(fragment) if self.applies(object, &fragment.on) => {
+                    out.extend(self.applicable_to(object, &fragment.selections));
+                }
+                Selection::Fragment(_) => {}
+            }
+        }
+        out
+    }
+
+    /// Whether a fragment on `condition` applies to an object of type `object`.
+    fn applies(&self, object: &Name, condition: &Name) -> bool {
+        object == condition || self.sg.possible_types(condition).contains(object)
+    }
+
+    fn choose_target(
+        &self,
+        from: GraphId,
+        ty: &Name,
+        field: &str,
+        preferred: impl Iterator<Item = GraphId>,
+    ) -> Result<GraphId, PlanError> {
+        let candidates: Vec<GraphId> =
+            self.sg.resolvers_of(ty, field).into_iter().filter(|g| self.key_for(from, *g, ty).is_some()).collect();
+        let preferred: Vec<GraphId> = preferred.collect();
+        candidates.iter().find(|g| preferred.contains(g)).or(candidates.first()).copied().ok_or_else(|| {
+            err(format!("{ty}.{field}"), "no subgraph both resolves it and shares a key with its parent")
+        })
+    }
+
+    /// A resolvable key of `ty` in `to` whose fields `from` can provide.
+    fn key_for(&self, from: GraphId, to: GraphId, ty: &Name) -> Option<FieldSet> {
+        let keys = &self.sg.type_graph(ty, to)?.keys;
+        keys.iter()
+            .filter(|k| k.resolvable)
+            .find(|k| self.resolvable_set(from, ty, &k.fields))
+            .map(|k| k.fields.clone())
+    }
+
+    fn resolvable_set(&self, graph: GraphId, ty: &Name, set: &FieldSet) -> bool {
+        set.0.iter().all(|item| match item {
+            FieldSetItem::Field { name, sub } => {
+                self.sg.can_resolve(ty, name, graph)
+                    && (sub.0.is_empty()
+                        || self.sg.field_type(ty, name).is_some_and(|inner| self.resolvable_set(graph, &inner, sub)))
+            }
+            FieldSetItem::Fragment { on, sub } => {
+                Name::new(on).ok().is_some_and(|on| self.resolvable_set(graph, &on, sub))
+            }
+        })
+    }
+
+    /// Moves `fields` of `ty` to `target` through an `_entities` fetch after `draft`.
+    #[allow(clippy::too_many_arguments)]
+    fn entity_jump(
+        &self,
+        from: GraphId,
+        target: GraphId,
+        ty: &Name,
+        fields: Vec<Selection>,
+        path: &[Name],
+        draft: &mut Draft,
+        local: &mut Vec<Selection>,
+    ) -> Result<(), PlanError> {
+        let chain = self.jump_chain(from, target, ty, fields, path, draft, local)?;
+        // Fetches that supply `@requires` fields come first; each waits for the one before.
+        let nested = chain.into_iter().rev().reduce(|inner, mut outer| {
+            outer.children.push(inner);
+            outer
+        });
+        draft.children.extend(nested);
+        Ok(())
+    }
+
+    /// The fetches that move `fields` to `target`, in the order they must run: first those that
+    /// fetch `@requires` fields `from` cannot give, last the jump itself.
+    #[allow(clippy::too_many_arguments)]
+    fn jump_chain(
+        &self,
+        from: GraphId,
+        target: GraphId,
+        ty: &Name,
+        fields: Vec<Selection>,
+        path: &[Name],
+        draft: &mut Draft,
+        local: &mut Vec<Selection>,
+    ) -> Result<Vec<Draft>, PlanError> {
+        let key = self.key_for(from, target, ty).ok_or_else(|| err(ty.to_string(), "no usable key"))?;
+        local.extend(self.selections_of(ty, &key));
+        let mut representation = key;
+        let mut prerequisites: IndexMap<GraphId, Vec<Selection>> = IndexMap::new();
+        for selection in &fields {
+            let Selection::Field(field) = selection else { continue };
+            let Some(requires) = self.sg.field_in_graph(ty, &field.name, target).and_then(|f| f.requires.clone())
+            else {
+                continue;
+            };
+            for required in self.selections_of(ty, &requires) {
+                let Selection::Field(required_field) = &required else { continue };
+                if self.sg.can_resolve(ty, &required_field.name, from) {
+                    let mut sub_path = path.to_vec();
+                    sub_path.push(required_field.response_key().clone());
+                    let selections = if required_field.selections.is_empty() {
+                        Vec::new()
+                    } else {
+                        self.walk(from, &required_field.ty, &required_field.selections, &sub_path, None, draft)?
+                    };
+                    local.push(Selection::Field(Field { selections, ..required_field.clone() }));
+                } else {
+                    let via = self.choose_target(from, ty, &required_field.name, prerequisites.keys().copied())?;
+                    prerequisites.entry(via).or_default().push(required.clone());
+                }
+            }
+            representation.0.extend(requires.0);
+        }
+        let mut chain = Vec::new();
+        for (via, required) in prerequisites {
+            chain.extend(self.jump_chain(from, via, ty, required, path, draft, local)?);
+        }
+        let mut child =
+            Draft::new(target, Some(EntityFetch { path: path.to_vec(), types: vec![ty.clone()], representation }));
+        child.selections = self.walk(target, ty, &fields, path, None, &mut child)?;
+        chain.push(child);
+        Ok(chain)
+    }
+
+    /// Turns a field set on `ty` into selections (types from the supergraph).
+    fn selections_of(&self, ty: &Name, set: &FieldSet) -> Vec<Selection> {
+        set.0
+            .iter()
+            .filter_map(|item| match item {
+                FieldSetItem::Field { name, sub } => {
+                    let definition = self.sg.schema.type_field(ty, name).ok()?;
+                    let inner = definition.ty.inner_named_type().clone();
+                    Some(Selection::Field(Field {
+                        alias: None,
+                        name: definition.name.clone(),
+                        arguments: Vec::new(),
+                        ty: inner.clone(),
+                        full_ty: definition.ty.clone(),
+                        selections: self.selections_of(&inner, sub),
+                    }))
+                }
+                FieldSetItem::Fragment { on, sub } => {
+                    let on = Name::new(on).ok()?;
+                    Some(Selection::Fragment(Fragment { selections: self.selections_of(&on, sub), on }))
+                }
+            })
+            .collect()
+    }
+
+    fn finish(&self, draft: Draft) -> FetchNode {
+        let mut variables = Vec::new();
+        collect_variables(&draft.selections, &mut variables);
+        let declarations: Vec<String> = variables
+            .iter()
+            .filter_map(|v| self.op.variable_types.iter().find(|(n, _)| n == v).map(|(n, t)| format!("${n}: {t}")))
+            .collect();
+        let mut operation = String::new();
+        match &draft.entity {
+            None => {
+                let keyword = match self.op.kind {
+                    OperationType::Mutation => "mutation",
+                    OperationType::Subscription => "subscription",
+                    OperationType::Query => "query",
+                };
+                operation.push_str(keyword);
+                if !declarations.is_empty() {
+                    let _ = write!(operation, "({})", declarations.join(", "));
+                }
+                print_selections(&mut operation, &draft.selections);
+            }
+            Some(entity) => {
+                let mut all = vec!["$representations: [_Any!]!".to_owned()];
+                all.extend(declarations);
+                let _ = write!(
+                    operation,
+                    "query({}) {{ _entities(representations: $representations) {{ __typename",
+                    all.join(", ")
+                );
+                for ty in &entity.types {
+                    let _ = write!(operation, " ... on {ty}");
+                    print_selections(&mut operation, &draft.selections);
+                }
+                operation.push_str(" } }");
+            }
+        }
+        let children = draft.children.into_iter().map(|c| self.finish(c)).collect();
+        FetchNode { graph: draft.graph, entity: draft.entity, operation, variables, children }
+    }
+}
+
+fn flatten_root(selections: &[Selection], root: &Name, out: &mut Vec<Field>, sg: &Supergraph) {
+    for selection in selections {
+        match selection {
+            Selection::Field(field) => out.push(field.clone()),
+            Selection::Fragment(fragment) if &fragment.on == root || sg.possible_types(&fragment.on).contains(root) => {
+                flatten_root(&fragment.selections, root, out, sg);
+            }
+            Selection::Fragment(_) => {}
+        }
+    }
+}
+
+/// The sub-field-set `provides` lists for `field`, if it lists it.
+fn provided_sub<'a>(provides: &'a FieldSet, field: &str) -> Option<&'a FieldSet> {
+    provides.0.iter().find_map(|item| match item {
+        FieldSetItem::Field { name, sub } if name == field => Some(sub),
+        FieldSetItem::Fragment { sub, .. } => provided_sub(sub, field),
+        _ => None,
+    })
+}
+
+fn collect_variables(selections: &[Selection], out: &mut Vec<Name>) {
+    for selection in selections {
+        match selection {
+            Selection::Field(field) => {
+                for argument in &field.arguments {
+                    collect_value_variables(&argument.value, out);
+                }
+                collect_variables(&field.selections, out);
+            }
+            Selection::Fragment(fragment) => collect_variables(&fragment.selections, out),
+        }
+    }
+}
+
+fn collect_value_variables(value: &apollo_compiler::ast::Value, out: &mut Vec<Name>) {
+    use apollo_compiler::ast::Value;
+    match value {
+        Value::Variable(name) if !out.contains(name) => out.push(name.clone()),
+        Value::List(items) => items.iter().for_each(|v| collect_value_variables(v, out)),
+        Value::Object(fields) => fields.iter().for_each(|(_, v)| collect_value_variables(v, out)),
+        _ => {}
+    }
+}
+
+fn print_selections(out: &mut String, selections: &[Selection]) {
+    out.push_str(" {");
+    for selection in selections {
+        match selection {
+            Selection::Field(field) => {
+                out.push(' ');
+                if let Some(alias) = &field.alias {
+                    let _ = write!(out, "{alias}: ");
+                }
+                out.push_str(&field.name);
+                if !field.arguments.is_empty() {
+                    let args: Vec<String> =
+                        field.arguments.iter().map(|a| format!("{}: {}", a.name, a.value)).collect();
+                    let _ = write!(out, "({})", args.join(", "));
+                }
+                if !field.selections.is_empty() {
+                    print_selections(out, &field.selections);
+                }
+            }
+            Selection::Fragment(fragment) => {
+                let _ = write!(out, " ... on {}", fragment.on);
+                print_selections(out, &fragment.selections);
+            }
+        }
+    }
+    out.push_str(" }");
+}
