@@ -82,13 +82,13 @@ impl Executor {
         state: Arc<Mutex<State>>,
     ) -> BoxFuture<'a, ()> {
         Box::pin(async move {
-            let proceed = match &node.entity {
+            match &node.entity {
                 None => self.root_fetch(sg, node, variables, forwarded, &state).await,
                 Some(_) => self.entity_fetch(sg, node, variables, forwarded, &state).await,
             };
-            if proceed {
-                join_all(node.children.iter().map(|c| self.run_node(sg, c, variables, forwarded, state.clone()))).await;
-            }
+            // Children find their objects in the merged data; with none, they send nothing.
+            join_all(node.children.iter().map(|c| self.run_node(sg, c, variables, forwarded, state.clone()))).await;
+            join_all(node.after.iter().map(|c| self.run_node(sg, c, variables, forwarded, state.clone()))).await;
         })
     }
 
@@ -306,7 +306,7 @@ fn represent(object: &Map<String, Value>, set: &FieldSet) -> Option<Map<String, 
     let mut out = Map::new();
     for item in &set.0 {
         match item {
-            FieldSetItem::Field { name, sub } => {
+            FieldSetItem::Field { name, sub, .. } => {
                 let value = object.get(name)?;
                 let value = if sub.0.is_empty() { value.clone() } else { represent_value(value, sub)? };
                 out.insert(name.clone(), value);

@@ -255,6 +255,9 @@ pub fn describe_plan(sg: &Supergraph, plan: &Plan) -> Value {
         if !n.children.is_empty() {
             v["then"] = Value::Array(n.children.iter().map(|c| node(sg, c)).collect());
         }
+        if !n.after.is_empty() {
+            v["afterAll"] = Value::Array(n.after.iter().map(|c| node(sg, c)).collect());
+        }
         v
     }
     json!({

@@ -42,7 +42,10 @@ pub struct FetchNode {
     pub operation: String,
     /// Variables of the client operation it uses.
     pub variables: Vec<Name>,
+    /// Fetches that need this one's data; they run in parallel once it is merged.
     pub children: Vec<FetchNode>,
+    /// Fetches that need this one's data and all its children's: they run after the whole subtree.
+    pub after: Vec<FetchNode>,
 }
 
 #[derive(Debug, Clone)]
@@ -57,11 +60,12 @@ struct Draft {
     entity: Option<EntityFetch>,
     selections: Vec<Selection>,
     children: Vec<Draft>,
+    after: Vec<Draft>,
 }
 
 impl Draft {
     fn new(graph: GraphId, entity: Option<EntityFetch>) -> Self {
-        Self { graph, entity, selections: Vec::new(), children: Vec::new() }
+        Self { graph, entity, selections: Vec::new(), children: Vec::new(), after: Vec::new() }
     }
 }
 
@@ -106,14 +110,32 @@ impl Planner<'_> {
             if candidates.is_empty() {
                 return Err(err(format!("{root}.{}", field.name), "no subgraph resolves it"));
             }
+            // The cheapest subgraph for the field's whole subtree; among equals, one already used.
+            let costs: Vec<(GraphId, Option<usize>)> =
+                candidates.iter().map(|g| (*g, self.cost_of_field(*g, root, &field))).collect();
+            let best = costs.iter().filter_map(|(_, c)| *c).min();
+            let cheapest: Vec<GraphId> =
+                costs.iter().filter(|(_, c)| c.is_some() && *c == best).map(|(g, _)| *g).collect();
+            if cheapest.is_empty() && !sequential && candidates.len() > 1 {
+                // No subgraph resolves the whole subtree and the type has no key to jump with:
+                // ask each subgraph that has the field for the parts it can resolve.
+                for (graph, part) in self.split_shared_root(&candidates, &field) {
+                    match groups.iter_mut().find(|(g, _)| *g == graph) {
+                        Some((_, selections)) => selections.push(Selection::Field(part)),
+                        None => groups.push((graph, vec![Selection::Field(part)])),
+                    }
+                }
+                continue;
+            }
+            let cheapest = if cheapest.is_empty() { candidates.clone() } else { cheapest };
             let existing = if sequential {
-                groups.last_mut().filter(|(g, _)| candidates.contains(g))
+                groups.last_mut().filter(|(g, _)| cheapest.contains(g))
             } else {
-                groups.iter_mut().find(|(g, _)| candidates.contains(g))
+                groups.iter_mut().find(|(g, _)| cheapest.contains(g))
             };
             match existing {
                 Some((_, selections)) => selections.push(Selection::Field(field)),
-                None => groups.push((candidates[0], vec![Selection::Field(field)])),
+                None => groups.push((cheapest[0], vec![Selection::Field(field)])),
             }
         }
         let mut roots = Vec::new();
@@ -136,12 +158,28 @@ impl Planner<'_> {
         provided: Option<&FieldSet>,
         draft: &mut Draft,
     ) -> Result<Vec<Selection>, PlanError> {
+        self.walk_inner(graph, ty, selections, path, provided, draft, false)
+    }
+
+    /// `requires_met`: the selections are an entity fetch's own fields, whose `@requires` travel in
+    /// its representation.
+    #[allow(clippy::too_many_arguments)]
+    fn walk_inner(
+        &self,
+        graph: GraphId,
+        ty: &Name,
+        selections: &[Selection],
+        path: &[Name],
+        provided: Option<&FieldSet>,
+        draft: &mut Draft,
+        requires_met: bool,
+    ) -> Result<Vec<Selection>, PlanError> {
         if self.sg.is_abstract(ty) {
             return self.walk_abstract(graph, ty, selections, path, provided, draft);
         }
         let mut local = Vec::new();
         let mut remote: IndexMap<GraphId, Vec<Selection>> = IndexMap::new();
-        self.split(graph, ty, selections, path, provided, draft, &mut local, &mut remote)?;
+        self.split(graph, ty, selections, path, provided, draft, &mut local, &mut remote, requires_met)?;
         if remote.is_empty() {
             return Ok(local);
         }
@@ -163,13 +201,30 @@ impl Planner<'_> {
         draft: &mut Draft,
         local: &mut Vec<Selection>,
         remote: &mut IndexMap<GraphId, Vec<Selection>>,
+        requires_met: bool,
     ) -> Result<(), PlanError> {
         for selection in selections {
             match selection {
                 Selection::Field(field) if field.name == "__typename" => local.push(selection.clone()),
                 Selection::Field(field) => {
                     let provided_here = provided.and_then(|p| provided_sub(p, &field.name));
-                    if provided_here.is_some() || self.sg.can_resolve(ty, &field.name, graph) {
+                    let here = provided_here.is_some() || self.sg.can_resolve(ty, &field.name, graph);
+                    // A field this subgraph has, but whose subtree it cannot reach, is better
+                    // taken from a subgraph that can (a shareable field).
+                    let feasible_here = here
+                        && (provided_here.is_some()
+                            || field.selections.is_empty()
+                            || self.cost_of_field(graph, ty, field).is_some()
+                            || !self.has_feasible_elsewhere(graph, ty, field));
+                    let needs_requires = feasible_here
+                        && !requires_met
+                        && provided_here.is_none()
+                        && self.sg.field_in_graph(ty, &field.name, graph).is_some_and(|f| f.requires.is_some())
+                        && self.key_for(graph, graph, ty).is_some();
+                    if needs_requires {
+                        // Resolved here, but only through `_entities` with the required fields.
+                        remote.entry(graph).or_default().push(selection.clone());
+                    } else if feasible_here {
                         let own = self.sg.field_in_graph(ty, &field.name, graph).and_then(|f| f.provides.as_ref());
                         let sub_provided = provided_here.or(own);
                         let mut sub_path = path.to_vec();
@@ -187,7 +242,17 @@ impl Planner<'_> {
                 }
                 Selection::Fragment(fragment) => {
                     if self.applies(ty, &fragment.on) {
-                        self.split(graph, ty, &fragment.selections, path, provided, draft, local, remote)?;
+                        self.split(
+                            graph,
+                            ty,
+                            &fragment.selections,
+                            path,
+                            provided,
+                            draft,
+                            local,
+                            remote,
+                            requires_met,
+                        )?;
                     }
                 }
             }
@@ -244,8 +309,12 @@ impl Planner<'_> {
         field: &str,
         preferred: impl Iterator<Item = GraphId>,
     ) -> Result<GraphId, PlanError> {
-        let candidates: Vec<GraphId> =
-            self.sg.resolvers_of(ty, field).into_iter().filter(|g| self.key_for(from, *g, ty).is_some()).collect();
+        let candidates: Vec<GraphId> = self
+            .sg
+            .resolvers_of(ty, field)
+            .into_iter()
+            .filter(|g| *g != from && self.reachable(from, *g, ty))
+            .collect();
         let preferred: Vec<GraphId> = preferred.collect();
         candidates.iter().find(|g| preferred.contains(g)).or(candidates.first()).copied().ok_or_else(|| {
             err(format!("{ty}.{field}"), "no subgraph both resolves it and shares a key with its parent")
@@ -263,7 +332,7 @@ impl Planner<'_> {
 
     fn resolvable_set(&self, graph: GraphId, ty: &Name, set: &FieldSet) -> bool {
         set.0.iter().all(|item| match item {
-            FieldSetItem::Field { name, sub } => {
+            FieldSetItem::Field { name, sub, .. } => {
                 self.sg.can_resolve(ty, name, graph)
                     && (sub.0.is_empty()
                         || self.sg.field_type(ty, name).is_some_and(|inner| self.resolvable_set(graph, &inner, sub)))
@@ -289,7 +358,7 @@ impl Planner<'_> {
         let chain = self.jump_chain(from, target, ty, fields, path, draft, local)?;
         // Fetches that supply `@requires` fields come first; each waits for the one before.
         let nested = chain.into_iter().rev().reduce(|inner, mut outer| {
-            outer.children.push(inner);
+            outer.after.push(inner);
             outer
         });
         draft.children.extend(nested);
@@ -309,8 +378,20 @@ impl Planner<'_> {
         draft: &mut Draft,
         local: &mut Vec<Selection>,
     ) -> Result<Vec<Draft>, PlanError> {
-        let key = self.key_for(from, target, ty).ok_or_else(|| err(ty.to_string(), "no usable key"))?;
-        local.extend(self.selections_of(ty, &key));
+        let mut chain = Vec::new();
+        let key = match self.key_for(from, target, ty) {
+            Some(key) => {
+                local.extend(self.selections_of(ty, &key));
+                key
+            }
+            None => {
+                // Two hops: fetch the target's key from a subgraph `from` can reach first.
+                let (via, key) = self.key_via(from, target, ty).ok_or_else(|| err(ty.to_string(), "no usable key"))?;
+                let key_fields = self.selections_of(ty, &key);
+                chain.extend(self.jump_chain(from, via, ty, key_fields, path, draft, local)?);
+                key
+            }
+        };
         let mut representation = key;
         let mut prerequisites: IndexMap<GraphId, Vec<Selection>> = IndexMap::new();
         for selection in &fields {
@@ -324,11 +405,15 @@ impl Planner<'_> {
                 if self.sg.can_resolve(ty, &required_field.name, from) {
                     let mut sub_path = path.to_vec();
                     sub_path.push(required_field.response_key().clone());
+                    // Fetches below a required field must finish before the jump: collect them
+                    // apart and put them first in the chain.
+                    let mut below = Draft::new(from, None);
                     let selections = if required_field.selections.is_empty() {
                         Vec::new()
                     } else {
-                        self.walk(from, &required_field.ty, &required_field.selections, &sub_path, None, draft)?
+                        self.walk(from, &required_field.ty, &required_field.selections, &sub_path, None, &mut below)?
                     };
+                    chain.extend(below.children);
                     local.push(Selection::Field(Field { selections, ..required_field.clone() }));
                 } else {
                     let via = self.choose_target(from, ty, &required_field.name, prerequisites.keys().copied())?;
@@ -337,15 +422,104 @@ impl Planner<'_> {
             }
             representation.0.extend(requires.0);
         }
-        let mut chain = Vec::new();
         for (via, required) in prerequisites {
             chain.extend(self.jump_chain(from, via, ty, required, path, draft, local)?);
         }
         let mut child =
             Draft::new(target, Some(EntityFetch { path: path.to_vec(), types: vec![ty.clone()], representation }));
-        child.selections = self.walk(target, ty, &fields, path, None, &mut child)?;
+        child.selections = self.walk_inner(target, ty, &fields, path, None, &mut child, true)?;
         chain.push(child);
         Ok(chain)
+    }
+
+    /// Splits a shared root field's subfields among the subgraphs that have the field.
+    fn split_shared_root(&self, candidates: &[GraphId], field: &Field) -> Vec<(GraphId, Field)> {
+        let mut parts: IndexMap<GraphId, Vec<Selection>> = IndexMap::new();
+        for selection in &field.selections {
+            let single = std::slice::from_ref(selection);
+            let graph = candidates
+                .iter()
+                .copied()
+                .find(|g| self.cost(*g, &field.ty, single, 0).is_some())
+                .unwrap_or(candidates[0]);
+            parts.entry(graph).or_default().push(selection.clone());
+        }
+        parts.into_iter().map(|(graph, selections)| (graph, Field { selections, ..field.clone() })).collect()
+    }
+
+    /// Whether `from` can hand objects of `ty` to `to`, directly or through one other subgraph.
+    fn reachable(&self, from: GraphId, to: GraphId, ty: &Name) -> bool {
+        self.key_for(from, to, ty).is_some() || self.key_via(from, to, ty).is_some()
+    }
+
+    /// A subgraph `via` reachable from `from` that can give a resolvable key of `ty` in `to`.
+    fn key_via(&self, from: GraphId, to: GraphId, ty: &Name) -> Option<(GraphId, FieldSet)> {
+        let keys = &self.sg.type_graph(ty, to)?.keys;
+        for key in keys.iter().filter(|k| k.resolvable) {
+            for via in self.sg.graphs_of_type(ty) {
+                if via != from
+                    && via != to
+                    && self.key_for(from, via, ty).is_some()
+                    && self.resolvable_set(via, ty, &key.fields)
+                {
+                    return Some((via, key.fields.clone()));
+                }
+            }
+        }
+        None
+    }
+
+    /// How many entity fetches resolving `field` (on `ty`) in `graph` takes; `None` if it cannot.
+    fn cost_of_field(&self, graph: GraphId, ty: &Name, field: &Field) -> Option<usize> {
+        if field.selections.is_empty() {
+            return Some(0);
+        }
+        let _ = ty;
+        self.cost(graph, &field.ty, &field.selections, 0)
+    }
+
+    fn has_feasible_elsewhere(&self, graph: GraphId, ty: &Name, field: &Field) -> bool {
+        self.sg
+            .resolvers_of(ty, &field.name)
+            .into_iter()
+            .any(|g| g != graph && self.reachable(graph, g, ty) && self.cost_of_field(g, ty, field).is_some())
+    }
+
+    /// Entity fetches needed to resolve `selections` on `ty` from `graph`; `None` if impossible.
+    fn cost(&self, graph: GraphId, ty: &Name, selections: &[Selection], depth: usize) -> Option<usize> {
+        if depth > 32 {
+            return None;
+        }
+        let objects = if self.sg.is_abstract(ty) { self.sg.possible_types_in(ty, graph) } else { vec![ty.clone()] };
+        let mut total = 0;
+        for object in &objects {
+            let mut jumps: Vec<GraphId> = Vec::new();
+            for selection in self.applicable_to(object, selections) {
+                let Selection::Field(field) = selection else { continue };
+                if field.name.starts_with("__") {
+                    continue;
+                }
+                if self.sg.can_resolve(object, &field.name, graph) {
+                    if !field.selections.is_empty() {
+                        total += self.cost(graph, &field.ty, &field.selections, depth + 1)?;
+                    }
+                    continue;
+                }
+                let target = self
+                    .sg
+                    .resolvers_of(object, &field.name)
+                    .into_iter()
+                    .find(|g| *g != graph && self.reachable(graph, *g, object))?;
+                if !jumps.contains(&target) {
+                    jumps.push(target);
+                }
+                if !field.selections.is_empty() {
+                    total += self.cost(target, &field.ty, &field.selections, depth + 1)?;
+                }
+            }
+            total += jumps.len();
+        }
+        Some(total)
     }
 
     /// Turns a field set on `ty` into selections (types from the supergraph).
@@ -353,13 +527,13 @@ impl Planner<'_> {
         set.0
             .iter()
             .filter_map(|item| match item {
-                FieldSetItem::Field { name, sub } => {
+                FieldSetItem::Field { name, arguments, sub } => {
                     let definition = self.sg.schema.type_field(ty, name).ok()?;
                     let inner = definition.ty.inner_named_type().clone();
                     Some(Selection::Field(Field {
                         alias: None,
                         name: definition.name.clone(),
-                        arguments: Vec::new(),
+                        arguments: arguments.clone(),
                         ty: inner.clone(),
                         full_ty: definition.ty.clone(),
                         selections: self.selections_of(&inner, sub),
@@ -410,7 +584,8 @@ impl Planner<'_> {
             }
         }
         let children = draft.children.into_iter().map(|c| self.finish(c)).collect();
-        FetchNode { graph: draft.graph, entity: draft.entity, operation, variables, children }
+        let after = draft.after.into_iter().map(|c| self.finish(c)).collect();
+        FetchNode { graph: draft.graph, entity: draft.entity, operation, variables, children, after }
     }
 }
 
@@ -429,7 +604,7 @@ fn flatten_root(selections: &[Selection], root: &Name, out: &mut Vec<Field>, sg:
 /// The sub-field-set `provides` lists for `field`, if it lists it.
 fn provided_sub<'a>(provides: &'a FieldSet, field: &str) -> Option<&'a FieldSet> {
     provides.0.iter().find_map(|item| match item {
-        FieldSetItem::Field { name, sub } if name == field => Some(sub),
+        FieldSetItem::Field { name, sub, .. } if name == field => Some(sub),
         FieldSetItem::Fragment { sub, .. } => provided_sub(sub, field),
         _ => None,
     })

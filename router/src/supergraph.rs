@@ -121,7 +121,7 @@ impl Supergraph {
                 let graph = graph_of(d, &location)?;
                 let in_graph = entry.entry(graph).or_default();
                 if let Some(key) = arg_str(d, "key") {
-                    let fields = FieldSet::parse(key).map_err(|message| SupergraphError::Join {
+                    let fields = FieldSet::parse(&schema, type_name, key).map_err(|message| SupergraphError::Join {
                         location: location.clone(),
                         message: format!("bad key {key:?}: {message}"),
                     })?;
@@ -162,10 +162,11 @@ impl Supergraph {
                     let parse = |name: &str| -> Result<Option<FieldSet>, SupergraphError> {
                         arg_str(d, name)
                             .map(|s| {
-                                FieldSet::parse(s).map_err(|message| SupergraphError::Join {
-                                    location: location.clone(),
-                                    message: format!("bad {name} {s:?}: {message}"),
-                                })
+                                FieldSet::parse(&schema, &field_type_name(&schema, type_name, &field_name, name), s)
+                                    .map_err(|message| SupergraphError::Join {
+                                        location: location.clone(),
+                                        message: format!("bad {name} {s:?}: {message}"),
+                                    })
                             })
                             .transpose()
                     };
@@ -288,6 +289,14 @@ impl Supergraph {
         }?;
         Some(definition.ty.inner_named_type().clone())
     }
+}
+
+/// The type a `requires` field set is read on (the parent), or a `provides` one (the field's type).
+fn field_type_name(schema: &Schema, ty: &Name, field: &Name, directive_argument: &str) -> Name {
+    if directive_argument != "provides" {
+        return ty.clone();
+    }
+    schema.type_field(ty, field).map(|f| f.ty.inner_named_type().clone()).unwrap_or_else(|_| ty.clone())
 }
 
 fn is_machinery(name: &str) -> bool {
