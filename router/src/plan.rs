@@ -355,7 +355,7 @@ impl Planner<'_> {
         draft: &mut Draft,
         local: &mut Vec<Selection>,
     ) -> Result<(), PlanError> {
-        let chain = self.jump_chain(from, target, ty, fields, path, draft, local)?;
+        let chain = self.jump_chain(from, target, ty, fields, path, local)?;
         // Fetches that supply `@requires` fields come first; each waits for the one before.
         let nested = chain.into_iter().rev().reduce(|inner, mut outer| {
             outer.after.push(inner);
@@ -375,7 +375,6 @@ impl Planner<'_> {
         ty: &Name,
         fields: Vec<Selection>,
         path: &[Name],
-        draft: &mut Draft,
         local: &mut Vec<Selection>,
     ) -> Result<Vec<Draft>, PlanError> {
         let mut chain = Vec::new();
@@ -388,7 +387,7 @@ impl Planner<'_> {
                 // Two hops: fetch the target's key from a subgraph `from` can reach first.
                 let (via, key) = self.key_via(from, target, ty).ok_or_else(|| err(ty.to_string(), "no usable key"))?;
                 let key_fields = self.selections_of(ty, &key);
-                chain.extend(self.jump_chain(from, via, ty, key_fields, path, draft, local)?);
+                chain.extend(self.jump_chain(from, via, ty, key_fields, path, local)?);
                 key
             }
         };
@@ -423,7 +422,7 @@ impl Planner<'_> {
             representation.0.extend(requires.0);
         }
         for (via, required) in prerequisites {
-            chain.extend(self.jump_chain(from, via, ty, required, path, draft, local)?);
+            chain.extend(self.jump_chain(from, via, ty, required, path, local)?);
         }
         let mut child =
             Draft::new(target, Some(EntityFetch { path: path.to_vec(), types: vec![ty.clone()], representation }));
