@@ -171,7 +171,9 @@ impl Executor {
                     continue;
                 }
                 let Some(mut representation) = represent(object, &entity.representation) else { continue };
-                representation.insert("__typename".into(), Value::String(typename.to_owned()));
+                // Asked as an interface (`@interfaceObject`): the interface is the typename.
+                let as_type = if sg.is_abstract(&entity.entity) { entity.entity.as_str() } else { typename };
+                representation.insert("__typename".into(), Value::String(as_type.to_owned()));
                 let representation = Value::Object(representation);
                 match representations.iter().position(|r| r == &representation) {
                     Some(i) => targets[i].push(position),
@@ -207,11 +209,21 @@ impl Executor {
         }
         let entities = body.get_mut("data").and_then(|d| d.get_mut("_entities")).map(Value::take);
         let Some(Value::Array(entities)) = entities else { return false };
-        for (i, entity) in entities.into_iter().enumerate() {
+        let as_interface = sg.is_abstract(&entity.entity);
+        for (i, mut entity_value) in entities.into_iter().enumerate() {
             let Some(positions) = targets.get(i) else { break };
-            if entity.is_null() {
+            if entity_value.is_null() {
                 continue;
             }
+            // An `@interfaceObject` subgraph answers with the interface as typename: keep the
+            // object's real one.
+            if as_interface
+                && let Some(object) = entity_value.as_object_mut()
+                && object.get("__typename").and_then(Value::as_str) == Some(entity.entity.as_str())
+            {
+                object.remove("__typename");
+            }
+            let entity = entity_value;
             for position in positions {
                 if let Some(target) = at_mut(&mut state.data, position) {
                     deep_merge(target, entity.clone());

@@ -250,7 +250,7 @@ pub fn describe_plan(sg: &Supergraph, plan: &Plan) -> Value {
         let mut v = json!({ "kind": "Fetch", "serviceName": sg.graphs[n.graph].name, "operation": n.operation });
         if let Some(entity) = &n.entity {
             v["path"] = json!(entity.path.iter().map(|p| p.as_str()).collect::<Vec<_>>());
-            v["types"] = json!(entity.types.iter().map(|p| p.as_str()).collect::<Vec<_>>());
+            v["entity"] = json!(entity.entity.as_str());
         }
         if !n.children.is_empty() {
             v["then"] = Value::Array(n.children.iter().map(|c| node(sg, c)).collect());

@@ -28,6 +28,9 @@ pub struct PlanError {
 pub struct EntityFetch {
     /// Response keys from the root; lists are traversed.
     pub path: Vec<Name>,
+    /// The entity type asked for: the objects' own type, or an interface (`@interfaceObject`),
+    /// which is then also the `__typename` of the representations.
+    pub entity: Name,
     /// The object types (by `__typename`) that take part.
     pub types: Vec<Name>,
     /// The fields of a representation besides `__typename`.
@@ -174,18 +177,18 @@ impl Planner<'_> {
         draft: &mut Draft,
         requires_met: bool,
     ) -> Result<Vec<Selection>, PlanError> {
-        if self.sg.is_abstract(ty) {
+        if self.sg.is_abstract(ty) && !self.sg.is_interface_object_in(ty, graph) {
             return self.walk_abstract(graph, ty, selections, path, provided, draft);
         }
         let mut local = Vec::new();
-        let mut remote: IndexMap<GraphId, Vec<Selection>> = IndexMap::new();
+        let mut remote: IndexMap<(GraphId, Name), Vec<Selection>> = IndexMap::new();
         self.split(graph, ty, selections, path, provided, draft, &mut local, &mut remote, requires_met)?;
         if remote.is_empty() {
             return Ok(local);
         }
         local.push(typename_field(ty));
-        for (target, fields) in remote {
-            self.entity_jump(graph, target, ty, fields, path, draft, &mut local)?;
+        for ((target, entity), fields) in remote {
+            self.entity_jump(graph, target, &entity, ty, fields, path, draft, &mut local)?;
         }
         Ok(local)
     }
@@ -200,11 +203,22 @@ impl Planner<'_> {
         provided: Option<&FieldSet>,
         draft: &mut Draft,
         local: &mut Vec<Selection>,
-        remote: &mut IndexMap<GraphId, Vec<Selection>>,
+        remote: &mut IndexMap<(GraphId, Name), Vec<Selection>>,
         requires_met: bool,
     ) -> Result<(), PlanError> {
+        // An interface this subgraph only knows as an object (`@interfaceObject`): the real type
+        // of each object, and fields of the implementations, come from a subgraph that has it.
+        let interface_object = self.sg.is_abstract(ty) && self.sg.is_interface_object_in(ty, graph);
         for selection in selections {
             match selection {
+                Selection::Field(field) if field.name == "__typename" && interface_object => {
+                    let target = self.real_interface_target(graph, ty)?;
+                    remote.entry(target).or_default().push(selection.clone());
+                }
+                Selection::Fragment(fragment) if interface_object && &fragment.on != ty => {
+                    let target = self.real_interface_target(graph, ty)?;
+                    remote.entry(target).or_default().push(selection.clone());
+                }
                 Selection::Field(field) if field.name == "__typename" => local.push(selection.clone()),
                 Selection::Field(field) => {
                     let provided_here = provided.and_then(|p| provided_sub(p, &field.name));
@@ -223,7 +237,7 @@ impl Planner<'_> {
                         && self.key_for(graph, graph, ty).is_some();
                     if needs_requires {
                         // Resolved here, but only through `_entities` with the required fields.
-                        remote.entry(graph).or_default().push(selection.clone());
+                        remote.entry((graph, ty.clone())).or_default().push(selection.clone());
                     } else if feasible_here {
                         let own = self.sg.field_in_graph(ty, &field.name, graph).and_then(|f| f.provides.as_ref());
                         let sub_provided = provided_here.or(own);
@@ -236,7 +250,8 @@ impl Planner<'_> {
                         };
                         local.push(Selection::Field(Field { selections, ..field.clone() }));
                     } else {
-                        let target = self.choose_target(graph, ty, &field.name, remote.keys().copied())?;
+                        let preferred: Vec<GraphId> = remote.keys().map(|(g, _)| *g).collect();
+                        let target = self.choose_target(graph, ty, &field.name, preferred.into_iter())?;
                         remote.entry(target).or_default().push(selection.clone());
                     }
                 }
@@ -302,13 +317,14 @@ impl Planner<'_> {
         object == condition || self.sg.possible_types(condition).contains(object)
     }
 
+    /// Where to resolve `ty.field` from `from`, and as which entity type.
     fn choose_target(
         &self,
         from: GraphId,
         ty: &Name,
         field: &str,
         preferred: impl Iterator<Item = GraphId>,
-    ) -> Result<GraphId, PlanError> {
+    ) -> Result<(GraphId, Name), PlanError> {
         let candidates: Vec<GraphId> = self
             .sg
             .resolvers_of(ty, field)
@@ -316,14 +332,55 @@ impl Planner<'_> {
             .filter(|g| *g != from && self.reachable(from, *g, ty))
             .collect();
         let preferred: Vec<GraphId> = preferred.collect();
-        candidates.iter().find(|g| preferred.contains(g)).or(candidates.first()).copied().ok_or_else(|| {
-            err(format!("{ty}.{field}"), "no subgraph both resolves it and shares a key with its parent")
-        })
+        if let Some(g) = candidates.iter().find(|g| preferred.contains(g)).or(candidates.first()) {
+            return Ok((*g, ty.clone()));
+        }
+        // A field of an implementation that an `@interfaceObject` subgraph resolves for the interface.
+        for interface in self.sg.interfaces_of(ty) {
+            for g in self.sg.resolvers_of(&interface, field) {
+                if g != from
+                    && self.sg.is_interface_object_in(&interface, g)
+                    && self.key_for_entity(from, g, &interface, ty).is_some()
+                {
+                    return Ok((g, interface));
+                }
+            }
+        }
+        // Fields of an interface-object type that only the subgraphs with the real interface have.
+        if self.sg.is_interface_object_in(ty, from) {
+            if let Ok(target) = self.real_interface_target(from, ty) {
+                if self.sg.can_resolve(ty, field, target.0) {
+                    return Ok(target);
+                }
+            }
+        }
+        Err(err(format!("{ty}.{field}"), "no subgraph both resolves it and shares a key with its parent"))
+    }
+
+    /// A subgraph that has `interface` as a real interface with a key `from` can give.
+    fn real_interface_target(&self, from: GraphId, interface: &Name) -> Result<(GraphId, Name), PlanError> {
+        self.sg
+            .graphs_of_type(interface)
+            .into_iter()
+            .find(|g| {
+                *g != from
+                    && !self.sg.is_interface_object_in(interface, *g)
+                    && self.key_for(from, *g, interface).is_some()
+            })
+            .map(|g| (g, interface.clone()))
+            .ok_or_else(|| {
+                err(interface.to_string(), "no subgraph has the interface with a key to resolve its objects")
+            })
     }
 
     /// A resolvable key of `ty` in `to` whose fields `from` can provide.
     fn key_for(&self, from: GraphId, to: GraphId, ty: &Name) -> Option<FieldSet> {
-        let keys = &self.sg.type_graph(ty, to)?.keys;
+        self.key_for_entity(from, to, ty, ty)
+    }
+
+    /// A resolvable key of `entity` in `to` whose fields `from` can provide for objects of `ty`.
+    fn key_for_entity(&self, from: GraphId, to: GraphId, entity: &Name, ty: &Name) -> Option<FieldSet> {
+        let keys = &self.sg.type_graph(entity, to)?.keys;
         keys.iter()
             .filter(|k| k.resolvable)
             .find(|k| self.resolvable_set(from, ty, &k.fields))
@@ -349,13 +406,18 @@ impl Planner<'_> {
         &self,
         from: GraphId,
         target: GraphId,
+        entity: &Name,
         ty: &Name,
         fields: Vec<Selection>,
         path: &[Name],
         draft: &mut Draft,
         local: &mut Vec<Selection>,
     ) -> Result<(), PlanError> {
-        let chain = self.jump_chain(from, target, ty, fields, path, local)?;
+        let chain = if entity == ty {
+            self.jump_chain(from, target, ty, fields, path, local)?
+        } else {
+            vec![self.interface_jump(from, target, entity, ty, fields, path, local)?]
+        };
         // Fetches that supply `@requires` fields come first; each waits for the one before.
         let nested = chain.into_iter().rev().reduce(|inner, mut outer| {
             outer.after.push(inner);
@@ -392,7 +454,7 @@ impl Planner<'_> {
             }
         };
         let mut representation = key;
-        let mut prerequisites: IndexMap<GraphId, Vec<Selection>> = IndexMap::new();
+        let mut prerequisites: IndexMap<(GraphId, Name), Vec<Selection>> = IndexMap::new();
         for selection in &fields {
             let Selection::Field(field) = selection else { continue };
             let Some(requires) = self.sg.field_in_graph(ty, &field.name, target).and_then(|f| f.requires.clone())
@@ -415,20 +477,58 @@ impl Planner<'_> {
                     chain.extend(below.children);
                     local.push(Selection::Field(Field { selections, ..required_field.clone() }));
                 } else {
-                    let via = self.choose_target(from, ty, &required_field.name, prerequisites.keys().copied())?;
+                    let preferred: Vec<GraphId> = prerequisites.keys().map(|(g, _)| *g).collect();
+                    let via = self.choose_target(from, ty, &required_field.name, preferred.into_iter())?;
                     prerequisites.entry(via).or_default().push(required.clone());
                 }
             }
             representation.0.extend(requires.0);
         }
-        for (via, required) in prerequisites {
+        for ((via, _), required) in prerequisites {
             chain.extend(self.jump_chain(from, via, ty, required, path, local)?);
         }
-        let mut child =
-            Draft::new(target, Some(EntityFetch { path: path.to_vec(), types: vec![ty.clone()], representation }));
+        let entity =
+            EntityFetch { path: path.to_vec(), entity: ty.clone(), types: self.object_types(ty), representation };
+        let mut child = Draft::new(target, Some(entity));
         child.selections = self.walk_inner(target, ty, &fields, path, None, &mut child, true)?;
         chain.push(child);
         Ok(chain)
+    }
+
+    /// A jump to `target` asking for the objects as the interface `entity`
+    /// (`@interfaceObject`, either direction).
+    #[allow(clippy::too_many_arguments)]
+    fn interface_jump(
+        &self,
+        from: GraphId,
+        target: GraphId,
+        entity: &Name,
+        ty: &Name,
+        fields: Vec<Selection>,
+        path: &[Name],
+        local: &mut Vec<Selection>,
+    ) -> Result<Draft, PlanError> {
+        let key =
+            self.key_for_entity(from, target, entity, ty).ok_or_else(|| err(entity.to_string(), "no usable key"))?;
+        local.extend(self.selections_of(ty, &key));
+        let fetch = EntityFetch {
+            path: path.to_vec(),
+            entity: entity.clone(),
+            types: self.object_types(entity),
+            representation: key,
+        };
+        let mut child = Draft::new(target, Some(fetch));
+        child.selections = self.walk_inner(target, entity, &fields, path, None, &mut child, true)?;
+        Ok(child)
+    }
+
+    /// The `__typename`s an entity fetch for `entity` applies to.
+    fn object_types(&self, entity: &Name) -> Vec<Name> {
+        let mut types = vec![entity.clone()];
+        if self.sg.is_abstract(entity) {
+            types.extend(self.sg.possible_types(entity));
+        }
+        types
     }
 
     /// Splits a shared root field's subfields among the subgraphs that have the field.
@@ -504,11 +604,7 @@ impl Planner<'_> {
                     }
                     continue;
                 }
-                let target = self
-                    .sg
-                    .resolvers_of(object, &field.name)
-                    .into_iter()
-                    .find(|g| *g != graph && self.reachable(graph, *g, object))?;
+                let (target, _) = self.choose_target(graph, object, &field.name, std::iter::empty()).ok()?;
                 if !jumps.contains(&target) {
                     jumps.push(target);
                 }
@@ -575,10 +671,8 @@ impl Planner<'_> {
                     "query({}) {{ _entities(representations: $representations) {{ __typename",
                     all.join(", ")
                 );
-                for ty in &entity.types {
-                    let _ = write!(operation, " ... on {ty}");
-                    print_selections(&mut operation, &draft.selections);
-                }
+                let _ = write!(operation, " ... on {}", entity.entity);
+                print_selections(&mut operation, &draft.selections);
                 operation.push_str(" } }");
             }
         }

@@ -156,8 +156,11 @@ impl Supergraph {
             for (field_name, directives) in field_directives(ty) {
                 let location = format!("{type_name}.{field_name}");
                 for d in directives.iter().filter(|d| d.name == "join__field") {
-                    // `@join__field` without a graph marks a field no subgraph resolves directly.
+                    // `@join__field` without a graph: no subgraph resolves the field on this type
+                    // directly (an `@interfaceObject` does, through the interface).
+                    let entries = fields.entry((type_name.clone(), field_name.clone())).or_default();
                     let Some(_) = arg(d, "graph") else { continue };
+                    let _ = entries;
                     let graph = graph_of(d, &location)?;
                     let parse = |name: &str| -> Result<Option<FieldSet>, SupergraphError> {
                         arg_str(d, name)
@@ -271,6 +274,19 @@ impl Supergraph {
             Some(ExtendedType::Interface(_)) => {
                 self.schema.implementers_map().get(ty).map(|i| i.objects.iter().cloned().collect()).unwrap_or_default()
             }
+            _ => Vec::new(),
+        }
+    }
+
+    /// Whether `graph` declares the interface `ty` as an object (`@interfaceObject`).
+    pub fn is_interface_object_in(&self, ty: &str, graph: GraphId) -> bool {
+        self.type_graph(ty, graph).is_some_and(|t| t.interface_object)
+    }
+
+    /// The interfaces an object type implements in the supergraph.
+    pub fn interfaces_of(&self, ty: &str) -> Vec<Name> {
+        match self.schema.types.get(ty) {
+            Some(ExtendedType::Object(o)) => o.implements_interfaces.iter().map(|i| i.name.clone()).collect(),
             _ => Vec::new(),
         }
     }
