@@ -347,12 +347,11 @@ impl Planner<'_> {
             }
         }
         // Fields of an interface-object type that only the subgraphs with the real interface have.
-        if self.sg.is_interface_object_in(ty, from) {
-            if let Ok(target) = self.real_interface_target(from, ty) {
-                if self.sg.can_resolve(ty, field, target.0) {
-                    return Ok(target);
-                }
-            }
+        if self.sg.is_interface_object_in(ty, from)
+            && let Ok(target) = self.real_interface_target(from, ty)
+            && self.sg.can_resolve(ty, field, target.0)
+        {
+            return Ok(target);
         }
         Err(err(format!("{ty}.{field}"), "no subgraph both resolves it and shares a key with its parent"))
     }
