@@ -1,0 +1,148 @@
+//! The router against mock subgraphs: supergraph loading, planning, execution, HTTP.
+
+mod support;
+
+use std::sync::Arc;
+
+use router::execute::Forwarded;
+use router::{GraphqlRequest, Router, RouterConfig, Supergraph};
+use serde_json::{Value, json};
+use support::*;
+
+async fn router_with_mocks() -> (Router, Arc<Recorded>) {
+    let recorded = Arc::new(Recorded::default());
+    let base = mock_subgraphs(recorded.clone()).await;
+    let supergraph = Supergraph::parse(&supergraph(&base)).expect("valid supergraph");
+    (Router::new(supergraph, RouterConfig { expose_query_plan: true, ..Default::default() }), recorded)
+}
+
+async fn run(router: &Router, query: &str) -> Value {
+    let request = GraphqlRequest { query: query.into(), ..Default::default() };
+    router.execute(request, &Forwarded::default(), true).await.body
+}
+
+#[tokio::test]
+async fn the_api_schema_hides_join_machinery_and_inaccessible_fields() {
+    let supergraph = Supergraph::parse(&supergraph("http://unused")).expect("valid supergraph");
+    let api = supergraph.api.to_string();
+    assert!(!api.contains("join__"), "{api}");
+    assert!(!api.contains("secret"), "{api}");
+    assert!(api.contains("reviews: [Review!]!"));
+}
+
+#[tokio::test]
+async fn an_invalid_supergraph_is_refused_with_a_located_message() {
+    let err = Supergraph::parse("type Query { a: Missing }").expect_err("invalid");
+    assert!(err.to_string().contains("Missing"), "{err}");
+    let err = Supergraph::parse("type Query { a: Int }").expect_err("no join__Graph");
+    assert!(err.to_string().contains("join__Graph"), "{err}");
+}
+
+#[tokio::test]
+async fn an_entity_jump_is_planned_with_its_requires_in_the_representation() {
+    let (router, _) = router_with_mocks().await;
+    let body = run(&router, "{ products { name reviews { body } score } }").await;
+    let plan = &body["extensions"]["queryPlan"];
+    assert_eq!(plan["nodes"][0]["serviceName"], "products");
+    assert_eq!(plan["nodes"][0]["operation"], "query { products { name __typename id price } }");
+    let jump = &plan["nodes"][0]["then"][0];
+    assert_eq!(jump["serviceName"], "reviews");
+    assert_eq!(
+        jump["operation"],
+        "query($representations: [_Any!]!) { _entities(representations: $representations) { __typename ... on Product { reviews { body } score } } }"
+    );
+    assert_eq!(jump["path"], json!(["products"]));
+}
+
+#[tokio::test]
+async fn representations_are_batched_deduplicated_and_merged_back_into_every_occurrence() {
+    let (router, recorded) = router_with_mocks().await;
+    let body = run(&router, "{ products { id name score } }").await;
+    assert_eq!(recorded.count("reviews"), 1, "one _entities call for all products");
+    let sent = &recorded.bodies("reviews")[0]["variables"]["representations"];
+    assert_eq!(
+        sent,
+        &json!([
+            { "id": "p1", "price": 100, "__typename": "Product" },
+            { "id": "p2", "price": 250, "__typename": "Product" },
+        ])
+    );
+    assert_eq!(
+        body["data"]["products"],
+        json!([
+            { "id": "p1", "name": "Chair", "score": 10 },
+            { "id": "p2", "name": "Table", "score": 25 },
+            { "id": "p1", "name": "Chair", "score": 10 },
+        ])
+    );
+}
+
+#[tokio::test]
+async fn a_null_non_null_field_nulls_its_parent_and_the_subgraph_error_is_repathed() {
+    let (router, _) = router_with_mocks().await;
+    let body = run(&router, "{ products { id reviews { body stars } } }").await;
+    // p2's review lost `stars` (non-null): the review list item is null → the non-null list of
+    // non-null reviews is null → p2's `reviews` (non-null) → p2 (non-null item) → `products`.
+    assert_eq!(body["data"], Value::Null, "{body}");
+    assert_eq!(body["errors"][0]["path"], json!(["products", 1, "reviews", 0, "stars"]));
+    assert_eq!(body["errors"][0]["extensions"]["code"], "STARS_DOWN");
+}
+
+#[tokio::test]
+async fn aliases_typename_fragments_and_skip_include_shape_the_response() {
+    let (router, recorded) = router_with_mocks().await;
+    let query = r#"query($withName: Boolean!) {
+        products { __typename key: id ...F name @include(if: $withName) }
+        __typename
+    }
+    fragment F on Product { price }"#;
+    let request = GraphqlRequest {
+        query: query.into(),
+        variables: serde_json::from_value(json!({ "withName": false })).expect("object"),
+        ..Default::default()
+    };
+    let body = router.execute(request, &Forwarded::default(), false).await.body;
+    assert_eq!(body["data"]["__typename"], "Query", "{body} {:?}", recorded.bodies("products"));
+    assert_eq!(body["data"]["products"][0], json!({ "__typename": "Product", "key": "p1", "price": 100 }));
+}
+
+#[tokio::test]
+async fn introspection_is_answered_by_the_router_from_the_api_schema() {
+    let (router, recorded) = router_with_mocks().await;
+    let body = run(&router, "{ __schema { queryType { name } } __type(name: \"Product\") { fields { name } } }").await;
+    assert_eq!(body["data"]["__schema"]["queryType"]["name"], "Query");
+    let fields: Vec<&str> =
+        body["data"]["__type"]["fields"].as_array().expect("list").iter().filter_map(|f| f["name"].as_str()).collect();
+    assert_eq!(fields, vec!["id", "name", "price", "reviews", "score"]);
+    assert_eq!(recorded.count("products") + recorded.count("reviews"), 0, "no subgraph was asked");
+}
+
+#[tokio::test]
+async fn invalid_operations_and_variables_are_refused_before_any_fetch() {
+    let (router, recorded) = router_with_mocks().await;
+    let body = run(&router, "{ products { nope } }").await;
+    assert_eq!(body["errors"][0]["extensions"]["code"], "GRAPHQL_VALIDATION_FAILED");
+    let body = run(&router, "{ products { id ").await;
+    assert_eq!(body["errors"][0]["extensions"]["code"], "GRAPHQL_PARSE_FAILED");
+    let body = run(&router, "{ secret }").await;
+    assert_eq!(body["errors"][0]["extensions"]["code"], "GRAPHQL_VALIDATION_FAILED", "inaccessible");
+    let request = GraphqlRequest {
+        query: "query($b: Boolean!) { products @include(if: $b) { id } }".into(),
+        ..Default::default()
+    };
+    let body = router.execute(request, &Forwarded::default(), false).await.body;
+    assert_eq!(body["errors"][0]["extensions"]["code"], "BAD_USER_INPUT");
+    assert_eq!(recorded.count("products"), 0);
+}
+
+#[tokio::test]
+async fn an_unreachable_subgraph_gives_partial_data_and_an_error() {
+    let recorded = Arc::new(Recorded::default());
+    let base = mock_subgraphs(recorded.clone()).await;
+    // The reviews subgraph points at a closed port.
+    let sdl = supergraph(&base).replace(&format!("{base}/reviews"), "http://127.0.0.1:1/reviews");
+    let router = Router::new(Supergraph::parse(&sdl).expect("valid"), RouterConfig::default());
+    let body = run(&router, "{ products { id score } }").await;
+    assert_eq!(body["data"]["products"][0], json!({ "id": "p1", "score": null }));
+    assert_eq!(body["errors"][0]["extensions"]["code"], "SUBGRAPH_REQUEST_FAILED");
+}
