@@ -115,7 +115,18 @@ pub fn normalize(
 ) -> Operation {
     let root_type = operation.object_type().clone();
     let selections = normalize_set(document, &operation.selection_set, variables);
-    let variable_types = operation.variables.iter().map(|v| (v.name.clone(), v.ty.to_string())).collect();
+    // With its default: a nullable variable with a default may stand where a non-null one is expected.
+    let variable_types = operation
+        .variables
+        .iter()
+        .map(|v| {
+            let declared = match &v.default_value {
+                Some(default) => format!("{} = {default}", v.ty),
+                None => v.ty.to_string(),
+            };
+            (v.name.clone(), declared)
+        })
+        .collect();
     let is_introspection_only = is_introspection_only(&selections);
     Operation { kind: operation.operation_type, root_type, selections, variable_types, is_introspection_only }
 }

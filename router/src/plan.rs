@@ -243,11 +243,18 @@ impl Planner<'_> {
                         let sub_provided = provided_here.or(own);
                         let mut sub_path = path.to_vec();
                         sub_path.push(field.response_key().clone());
-                        let selections = if field.selections.is_empty() {
+                        // The subgraph may type the field more narrowly than the supergraph.
+                        let in_graph = self.sg.field_in_graph(ty, &field.name, graph).and_then(|f| f.type_name.clone());
+                        let narrowed = in_graph.filter(|t| t != &field.ty);
+                        let sub_ty = narrowed.clone().unwrap_or_else(|| field.ty.clone());
+                        let mut selections = if field.selections.is_empty() {
                             Vec::new()
                         } else {
-                            self.walk(graph, &field.ty, &field.selections, &sub_path, sub_provided, draft)?
+                            self.walk(graph, &sub_ty, &field.selections, &sub_path, sub_provided, draft)?
                         };
+                        if narrowed.is_some() && !field.selections.is_empty() {
+                            selections.push(typename_field(&sub_ty));
+                        }
                         local.push(Selection::Field(Field { selections, ..field.clone() }));
                     } else {
                         let preferred: Vec<GraphId> = remote.keys().map(|(g, _)| *g).collect();
@@ -510,11 +517,20 @@ impl Planner<'_> {
         let key =
             self.key_for_entity(from, target, entity, ty).ok_or_else(|| err(entity.to_string(), "no usable key"))?;
         local.extend(self.selections_of(ty, &key));
+        let mut representation = key;
+        // `@requires` of an interface object's fields, given by `from` for the objects.
+        for selection in &fields {
+            let Selection::Field(field) = selection else { continue };
+            let requires = self.sg.field_in_graph(entity, &field.name, target).and_then(|f| f.requires.clone());
+            let Some(requires) = requires.filter(|r| self.resolvable_set(from, ty, r)) else { continue };
+            local.extend(self.selections_of(ty, &requires));
+            representation.0.extend(requires.0);
+        }
         let fetch = EntityFetch {
             path: path.to_vec(),
             entity: entity.clone(),
             types: self.object_types(entity),
-            representation: key,
+            representation,
         };
         let mut child = Draft::new(target, Some(fetch));
         child.selections = self.walk_inner(target, entity, &fields, path, None, &mut child, true)?;

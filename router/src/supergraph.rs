@@ -45,6 +45,9 @@ pub struct FieldInGraph {
     /// Present only so that keys and requirements resolve: another graph overrides it.
     pub used_overridden: bool,
     pub override_label: Option<String>,
+    /// The field's named type in this subgraph, when it differs from the supergraph's
+    /// (`@join__field(type:)`, e.g. an object where the supergraph has a union).
+    pub type_name: Option<Name>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -179,6 +182,8 @@ impl Supergraph {
                         external: arg_bool(d, "external").unwrap_or(false),
                         used_overridden: arg_bool(d, "usedOverridden").unwrap_or(false),
                         override_label: arg_str(d, "overrideLabel").map(str::to_owned),
+                        type_name: arg_str(d, "type")
+                            .and_then(|t| Name::new(t.trim_matches(|c: char| c == '[' || c == ']' || c == '!')).ok()),
                     };
                     fields.entry((type_name.clone(), field_name.clone())).or_default().insert(graph, field);
                 }
