@@ -247,10 +247,16 @@ impl Planner<'_> {
                         let in_graph = self.sg.field_in_graph(ty, &field.name, graph).and_then(|f| f.type_name.clone());
                         let narrowed = in_graph.filter(|t| t != &field.ty);
                         let sub_ty = narrowed.clone().unwrap_or_else(|| field.ty.clone());
+                        // Subfields no subgraph can reach from this field's own type (it has no key
+                        // there) are fetched through the parent entity instead.
+                        let (kept, through_parent) = self.parent_jumps(graph, ty, field, &sub_ty, sub_provided);
+                        for (target, part) in through_parent {
+                            remote.entry((target, ty.clone())).or_default().push(Selection::Field(part));
+                        }
                         let mut selections = if field.selections.is_empty() {
                             Vec::new()
                         } else {
-                            self.walk(graph, &sub_ty, &field.selections, &sub_path, sub_provided, draft)?
+                            self.walk(graph, &sub_ty, &kept, &sub_path, sub_provided, draft)?
                         };
                         if narrowed.is_some() && !field.selections.is_empty() {
                             selections.push(typename_field(&sub_ty));
@@ -258,7 +264,7 @@ impl Planner<'_> {
                         local.push(Selection::Field(Field { selections, ..field.clone() }));
                     } else {
                         let preferred: Vec<GraphId> = remote.keys().map(|(g, _)| *g).collect();
-                        let target = self.choose_target(graph, ty, &field.name, preferred.into_iter())?;
+                        let target = self.choose_field_target(graph, ty, field, &preferred)?;
                         remote.entry(target).or_default().push(selection.clone());
                     }
                 }
@@ -361,6 +367,44 @@ impl Planner<'_> {
             return Ok(target);
         }
         Err(err(format!("{ty}.{field}"), "no subgraph both resolves it and shares a key with its parent"))
+    }
+
+    /// Like [`choose_target`](Self::choose_target), but among several subgraphs prefers the one
+    /// that can resolve the field's whole subtree (or gets stuck on the fewest subfields).
+    fn choose_field_target(
+        &self,
+        from: GraphId,
+        ty: &Name,
+        field: &Field,
+        preferred: &[GraphId],
+    ) -> Result<(GraphId, Name), PlanError> {
+        let first = self.choose_target(from, ty, &field.name, preferred.iter().copied())?;
+        if field.selections.is_empty() || first.1 != *ty {
+            return Ok(first);
+        }
+        let candidates: Vec<GraphId> = self
+            .sg
+            .resolvers_of(ty, &field.name)
+            .into_iter()
+            .filter(|g| *g != from && self.reachable(from, *g, ty))
+            .collect();
+        let rank = |g: &GraphId| {
+            let cost = self.cost_of_field(*g, ty, field);
+            let stuck = field
+                .selections
+                .iter()
+                .filter(|s| match s {
+                    Selection::Field(sub) => {
+                        !sub.name.starts_with("__")
+                            && !self.sg.can_resolve(&field.ty, &sub.name, *g)
+                            && self.choose_target(*g, &field.ty, &sub.name, std::iter::empty()).is_err()
+                    }
+                    Selection::Fragment(_) => false,
+                })
+                .count();
+            (cost.is_none(), stuck, cost.unwrap_or(usize::MAX), !preferred.contains(g))
+        };
+        Ok(candidates.iter().min_by_key(|g| rank(g)).map(|g| (*g, ty.clone())).unwrap_or(first))
     }
 
     /// A subgraph that has `interface` as a real interface with a key `from` can give.
@@ -544,6 +588,48 @@ impl Planner<'_> {
             types.extend(self.sg.possible_types(entity));
         }
         types
+    }
+
+    /// Splits `field`'s subfields into those `graph` plans itself and those that must be fetched
+    /// as `field { subfield }` through an entity jump on the parent type `ty`.
+    fn parent_jumps(
+        &self,
+        graph: GraphId,
+        ty: &Name,
+        field: &Field,
+        sub_ty: &Name,
+        provided: Option<&FieldSet>,
+    ) -> (Vec<Selection>, Vec<(GraphId, Field)>) {
+        if field.selections.is_empty() || self.sg.is_abstract(sub_ty) || provided.is_some() {
+            return (field.selections.clone(), Vec::new());
+        }
+        let mut kept = Vec::new();
+        let mut moved: IndexMap<GraphId, Vec<Selection>> = IndexMap::new();
+        for selection in &field.selections {
+            let Selection::Field(sub) = selection else {
+                kept.push(selection.clone());
+                continue;
+            };
+            let stuck = !sub.name.starts_with("__")
+                && !self.sg.can_resolve(sub_ty, &sub.name, graph)
+                && self.choose_target(graph, sub_ty, &sub.name, std::iter::empty()).is_err();
+            let via = stuck
+                .then(|| {
+                    self.sg.resolvers_of(sub_ty, &sub.name).into_iter().find(|g| {
+                        *g != graph && self.sg.can_resolve(ty, &field.name, *g) && self.reachable(graph, *g, ty)
+                    })
+                })
+                .flatten();
+            match via {
+                Some(target) => moved.entry(target).or_default().push(selection.clone()),
+                None => kept.push(selection.clone()),
+            }
+        }
+        if kept.is_empty() {
+            kept.push(typename_field(sub_ty));
+        }
+        let moved = moved.into_iter().map(|(g, selections)| (g, Field { selections, ..field.clone() })).collect();
+        (kept, moved)
     }
 
     /// Splits a shared root field's subfields among the subgraphs that have the field.
