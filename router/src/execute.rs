@@ -21,6 +21,7 @@ pub struct Forwarded {
 
 pub struct Executor {
     client: reqwest::Client,
+    expose_errors: bool,
 }
 
 #[derive(Default)]
@@ -37,13 +38,30 @@ enum Step {
 }
 
 impl Executor {
-    pub fn new(timeout: Duration) -> Self {
+    pub fn new(timeout: Duration, expose_errors: bool) -> Self {
         let client = reqwest::Client::builder()
             .timeout(timeout)
             .pool_idle_timeout(Duration::from_secs(60))
             .build()
             .expect("an HTTP client without TLS builds");
-        Self { client }
+        Self { client, expose_errors }
+    }
+
+    /// A subgraph's error as the client sees it: with its message only when exposure is on.
+    fn client_error(&self, error: Value, service: &str) -> Value {
+        if self.expose_errors {
+            return subgraph_error(error, service);
+        }
+        let mut masked = json!({ "message": "subgraph error (details are in the router's logs)" });
+        if let Some(path) = error.get("path") {
+            masked["path"] = path.clone();
+        }
+        let code = error.get("extensions").and_then(|e| e.get("code")).cloned();
+        if let Some(code) = code {
+            masked["extensions"] = json!({ "code": code });
+        }
+        tracing::debug!(service, %error, "subgraph error (masked for the client)");
+        masked
     }
 
     /// Runs the plan; returns the merged data and the errors.
@@ -134,7 +152,7 @@ impl Executor {
         match result {
             Ok(mut body) => {
                 if let Some(Value::Array(errors)) = body.get_mut("errors").map(Value::take) {
-                    state.errors.extend(errors.into_iter().map(|e| subgraph_error(e, &sg.graphs[node.graph].name)));
+                    state.errors.extend(errors.into_iter().map(|e| self.client_error(e, &sg.graphs[node.graph].name)));
                 }
                 if let Some(data) = body.get_mut("data").map(Value::take).filter(Value::is_object) {
                     deep_merge(&mut state.data, data);
@@ -143,7 +161,9 @@ impl Executor {
                 false
             }
             Err(message) => {
-                state.errors.push(json!({ "message": message, "extensions": { "code": "SUBGRAPH_REQUEST_FAILED", "serviceName": sg.graphs[node.graph].name } }));
+                tracing::warn!(service = %sg.graphs[node.graph].name, %message, "subgraph request failed");
+                let shown = if self.expose_errors { message } else { "a subgraph request failed".to_owned() };
+                state.errors.push(json!({ "message": shown, "extensions": { "code": "SUBGRAPH_REQUEST_FAILED" } }));
                 false
             }
         }
@@ -196,15 +216,19 @@ impl Executor {
         let mut body = match result {
             Ok(body) => body,
             Err(message) => {
+                tracing::warn!(service = %name, %message, "subgraph request failed");
                 let path = targets.first().and_then(|t| t.first()).map(|p| path_json(p));
-                state.errors.push(json!({ "message": message, "path": path, "extensions": { "code": "SUBGRAPH_REQUEST_FAILED", "serviceName": name } }));
+                let shown = if self.expose_errors { message } else { "a subgraph request failed".to_owned() };
+                state.errors.push(
+                    json!({ "message": shown, "path": path, "extensions": { "code": "SUBGRAPH_REQUEST_FAILED" } }),
+                );
                 return false;
             }
         };
         if let Some(Value::Array(errors)) = body.get_mut("errors").map(Value::take) {
             for mut error in errors {
                 repath_entity_error(&mut error, &targets);
-                state.errors.push(subgraph_error(error, name));
+                state.errors.push(self.client_error(error, name));
             }
         }
         let entities = body.get_mut("data").and_then(|d| d.get_mut("_entities")).map(Value::take);
@@ -237,6 +261,8 @@ impl Executor {
 /// Marks an error with the subgraph it came from (kept for diagnostics, not shown by default).
 fn subgraph_error(mut error: Value, service: &str) -> Value {
     if let Some(object) = error.as_object_mut() {
+        // Locations point into the subgraph's operation, not the client's.
+        object.remove("locations");
         let extensions = object.entry("extensions").or_insert_with(|| json!({}));
         if let Some(ext) = extensions.as_object_mut() {
             ext.entry("serviceName").or_insert_with(|| Value::String(service.to_owned()));

@@ -6,7 +6,7 @@ use std::sync::Arc;
 use axum::Router as HttpRouter;
 use axum::body::Bytes;
 use axum::extract::{Query, State};
-use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, header};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use serde_json::{Map, Value, json};
@@ -87,6 +87,9 @@ fn parse_body(value: Value) -> Result<GraphqlRequest, String> {
         Some(Value::Object(v)) => v,
         Some(_) => return Err("`variables` must be an object".into()),
     };
+    if !matches!(object.get("extensions"), None | Some(Value::Null | Value::Object(_))) {
+        return Err("`extensions` must be an object".into());
+    }
     Ok(GraphqlRequest { query, operation_name, variables })
 }
 
@@ -125,7 +128,6 @@ async fn graphql_post(State(router): State<Arc<Router>>, headers: HeaderMap, bod
 
 async fn graphql_get(
     State(router): State<Arc<Router>>,
-    method: Method,
     headers: HeaderMap,
     Query(params): Query<Vec<(String, String)>>,
 ) -> Response {
@@ -136,7 +138,6 @@ async fn graphql_get(
             "accept application/graphql-response+json or application/json",
         );
     };
-    let _ = method;
     let param = |name: &str| params.iter().find(|(k, _)| k == name).map(|(_, v)| v.clone());
     let Some(query) = param("query") else {
         return request_error(StatusCode::BAD_REQUEST, graphql_response, "`query` is required");
@@ -149,6 +150,11 @@ async fn graphql_get(
             _ => return request_error(StatusCode::BAD_REQUEST, graphql_response, "`variables` must be a JSON object"),
         },
     };
+    if let Some(raw) = param("extensions")
+        && !matches!(serde_json::from_str::<Value>(&raw), Ok(Value::Object(_) | Value::Null))
+    {
+        return request_error(StatusCode::BAD_REQUEST, graphql_response, "`extensions` must be a JSON object");
+    }
     if is_mutation(&router, &query, param("operationName").as_deref()) {
         let mut response =
             request_error(StatusCode::METHOD_NOT_ALLOWED, graphql_response, "mutations must be sent with POST");
@@ -159,10 +165,22 @@ async fn graphql_get(
     run(&router, &headers, request, graphql_response).await
 }
 
-fn is_mutation(router: &Router, query: &str, operation_name: Option<&str>) -> bool {
-    let Ok(document) = apollo_compiler::ExecutableDocument::parse(&router.supergraph().api, query, "get.graphql")
-    else {
-        return false;
+fn is_mutation(_router: &Router, query: &str, operation_name: Option<&str>) -> bool {
+    use apollo_compiler::ast::{Definition, OperationType};
+    // The syntax alone decides: GET never runs anything but a query, valid or not.
+    let Ok(document) = apollo_compiler::ast::Document::parse(query, "get.graphql") else { return false };
+    let operations: Vec<_> = document
+        .definitions
+        .iter()
+        .filter_map(|d| match d {
+            Definition::OperationDefinition(op) => Some(op),
+            _ => None,
+        })
+        .collect();
+    let selected = match operation_name {
+        Some(name) => operations.iter().find(|op| op.name.as_ref().is_some_and(|n| n == name)),
+        None if operations.len() == 1 => operations.first(),
+        None => None,
     };
-    document.operations.get(operation_name).is_ok_and(|op| !op.is_query())
+    selected.is_some_and(|op| op.operation_type != OperationType::Query)
 }

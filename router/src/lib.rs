@@ -35,6 +35,8 @@ pub struct RouterConfig {
     pub forward_headers: Vec<String>,
     /// Whether `x-query-plan: true` returns the plan in `extensions.queryPlan`.
     pub expose_query_plan: bool,
+    /// Whether subgraph error messages reach clients; masked by default (code and path kept).
+    pub expose_subgraph_errors: bool,
     pub body_limit_bytes: usize,
 }
 
@@ -44,6 +46,7 @@ impl Default for RouterConfig {
             subgraph_timeout: Duration::from_secs(30),
             forward_headers: vec!["authorization".into()],
             expose_query_plan: false,
+            expose_subgraph_errors: false,
             body_limit_bytes: 2 * 1024 * 1024,
         }
     }
@@ -89,7 +92,7 @@ impl Router {
     pub fn new(supergraph: Supergraph, config: RouterConfig) -> Self {
         Self {
             supergraph: Arc::new(supergraph),
-            executor: Executor::new(config.subgraph_timeout),
+            executor: Executor::new(config.subgraph_timeout, config.expose_subgraph_errors),
             config,
             documents: Mutex::new(HashMap::new()),
             plans: Mutex::new(HashMap::new()),
@@ -242,6 +245,15 @@ impl Router {
         .ok()?;
         serde_json::to_value(response.data?).ok()
     }
+}
+
+/// Serves the router on `listener` until `shutdown` resolves, letting in-flight requests finish.
+pub async fn serve(
+    router: Arc<Router>,
+    listener: tokio::net::TcpListener,
+    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    axum::serve(listener, http::routes(router)).with_graceful_shutdown(shutdown).await
 }
 
 /// The plan as JSON, for the debugging header.

@@ -17,6 +17,9 @@ struct Cli {
     /// Return the query plan in `extensions` when a request sends `x-query-plan: true`.
     #[arg(long, env = "ROUTER_EXPOSE_QUERY_PLAN")]
     expose_query_plan: bool,
+    /// Show subgraph error messages to clients (masked by default; codes and paths are kept).
+    #[arg(long, env = "ROUTER_EXPOSE_SUBGRAPH_ERRORS")]
+    expose_subgraph_errors: bool,
 }
 
 #[tokio::main]

@@ -146,3 +146,73 @@ async fn an_unreachable_subgraph_gives_partial_data_and_an_error() {
     assert_eq!(body["data"]["products"][0], json!({ "id": "p1", "score": null }));
     assert_eq!(body["errors"][0]["extensions"]["code"], "SUBGRAPH_REQUEST_FAILED");
 }
+
+mod http {
+    use super::*;
+
+    async fn serve() -> String {
+        let (router, _) = router_with_mocks().await;
+        let app = router::http::routes(Arc::new(router));
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("binds");
+        let addr = listener.local_addr().expect("address");
+        tokio::spawn(async move { axum::serve(listener, app).await });
+        format!("http://{addr}/graphql")
+    }
+
+    #[tokio::test]
+    async fn graphql_response_json_gets_400_for_request_errors_and_json_gets_200() {
+        let url = serve().await;
+        let client = reqwest::Client::new();
+        let modern = client
+            .post(&url)
+            .header("accept", "application/graphql-response+json")
+            .json(&json!({ "query": "{ products { id " }))
+            .send()
+            .await
+            .expect("sent");
+        assert_eq!(modern.status(), 400);
+        assert_eq!(modern.headers()["content-type"], "application/graphql-response+json");
+        let legacy = client
+            .post(&url)
+            .header("accept", "application/json")
+            .json(&json!({ "query": "{ nope }" }))
+            .send()
+            .await
+            .expect("sent");
+        assert_eq!(legacy.status(), 200);
+        let ok = client.post(&url).json(&json!({ "query": "{ products { id } }" })).send().await.expect("sent");
+        let body: Value = ok.json().await.expect("json");
+        assert_eq!(body["data"]["products"][1]["id"], "p2");
+    }
+
+    #[tokio::test]
+    async fn get_serves_queries_only_and_bad_requests_are_refused() {
+        let url = serve().await;
+        let client = reqwest::Client::new();
+        let get = client.get(&url).query(&[("query", "{ products { id } }")]).send().await.expect("sent");
+        assert_eq!(get.status(), 200);
+        let mutation = client.get(&url).query(&[("query", "mutation { x }")]).send().await.expect("sent");
+        assert_eq!(mutation.status(), 405);
+        let text = client.post(&url).header("content-type", "text/plain").body("{}").send().await.expect("sent");
+        assert_eq!(text.status(), 415);
+        let no_query = client.post(&url).json(&json!({ "variables": {} })).send().await.expect("sent");
+        assert_eq!(no_query.status(), 400);
+        let health = client.get(url.replace("/graphql", "/health")).send().await.expect("sent");
+        assert_eq!(health.status(), 200);
+    }
+}
+
+#[tokio::test]
+async fn subgraph_error_messages_are_masked_unless_exposed() {
+    let (masked, _) = router_with_mocks().await;
+    let body = run(&masked, "{ products { id reviews { stars } } }").await;
+    assert_ne!(body["errors"][0]["message"], "stars unavailable");
+    assert_eq!(body["errors"][0]["extensions"]["code"], "STARS_DOWN", "the code is kept");
+
+    let recorded = Arc::new(Recorded::default());
+    let base = mock_subgraphs(recorded).await;
+    let config = RouterConfig { expose_subgraph_errors: true, ..Default::default() };
+    let exposed = Router::new(Supergraph::parse(&supergraph(&base)).expect("valid"), config);
+    let body = run(&exposed, "{ products { id reviews { stars } } }").await;
+    assert_eq!(body["errors"][0]["message"], "stars unavailable");
+}

@@ -89,7 +89,11 @@ async fn main() -> anyhow::Result<()> {
     }
 }
 
-/// Every context that exists, in one process, each on its own port, sharing one in-process bus.
+/// The committed supergraph (composed from the subgraphs' SDL).
+const SUPERGRAPH: &str = include_str!("../../../supergraph.graphql");
+
+/// Every context that exists, and the router, in one process, each on its own port, sharing one
+/// in-process bus.
 async fn dev(data_dir: &str, host: &str) -> anyhow::Result<()> {
     let env = Env::process().with("DATA_DIR", data_dir).with("AMQP_URL", "memory:").with("REDIS_URL", "");
     let log_format = platform::CommonConfig::from_env(&env, "edustream", 0)?.log_format;
@@ -109,11 +113,23 @@ async fn dev(data_dir: &str, host: &str) -> anyhow::Result<()> {
     let grace = identity_config.common.shutdown_grace;
     let identity_task = tokio::spawn(identity.serve(listener, shutdown.clone(), grace));
 
+    // The router, in front of the subgraphs, with the committed supergraph pointed at them.
+    let supergraph = SUPERGRAPH.replace("http://127.0.0.1:8001/graphql", &format!("http://{identity_addr}/graphql"));
+    let supergraph = router::Supergraph::parse(&supergraph).context("the committed supergraph.graphql")?;
+    let router_config = router::RouterConfig { expose_subgraph_errors: true, ..Default::default() };
+    let router = Arc::new(router::Router::new(supergraph, router_config));
+    let router_addr: std::net::SocketAddr = format!("{host}:4000").parse().context("router address")?;
+    let router_listener =
+        tokio::net::TcpListener::bind(router_addr).await.with_context(|| format!("binding {router_addr}"))?;
+    let router_shutdown = shutdown.clone();
+    let router_task = tokio::spawn(router::serve(router, router_listener, async move { router_shutdown.wait().await }));
+
     println!("EduStream dev stack (SQLite under {data_dir}/, in-process event bus)");
+    println!("  router    http://{router_addr}/graphql   (one endpoint for the whole graph)");
     println!("  identity  http://{identity_addr}/graphql   JWKS http://{identity_addr}/.well-known/jwks.json");
-    println!("  router    not built yet (the router issues); query the subgraphs directly");
     println!("Press Ctrl-C to stop.");
 
+    router_task.await.context("router task")?.context("router server")?;
     identity_task.await.context("identity task")??;
     Ok(())
 }
