@@ -177,7 +177,12 @@ impl Planner<'_> {
         draft: &mut Draft,
         requires_met: bool,
     ) -> Result<Vec<Selection>, PlanError> {
-        if self.sg.is_abstract(ty) && !self.sg.is_interface_object_in(ty, graph) {
+        // An abstract type is planned per object type the subgraph can return; one it knows
+        // without any (an interface object, or an interface implemented elsewhere) like an object.
+        if self.sg.is_abstract(ty)
+            && !self.sg.is_interface_object_in(ty, graph)
+            && !self.sg.possible_types_in(ty, graph).is_empty()
+        {
             return self.walk_abstract(graph, ty, selections, path, provided, draft);
         }
         let mut local = Vec::new();
@@ -640,7 +645,7 @@ impl Planner<'_> {
             let graph = candidates
                 .iter()
                 .copied()
-                .find(|g| self.cost(*g, &field.ty, single, 0).is_some())
+                .find(|g| self.cost(*g, &field.ty, single, None, 0).is_some())
                 .unwrap_or(candidates[0]);
             parts.entry(graph).or_default().push(selection.clone());
         }
@@ -674,8 +679,8 @@ impl Planner<'_> {
         if field.selections.is_empty() {
             return Some(0);
         }
-        let _ = ty;
-        self.cost(graph, &field.ty, &field.selections, 0)
+        let provides = self.sg.field_in_graph(ty, &field.name, graph).and_then(|f| f.provides.as_ref());
+        self.cost(graph, &field.ty, &field.selections, provides, 0)
     }
 
     fn has_feasible_elsewhere(&self, graph: GraphId, ty: &Name, field: &Field) -> bool {
@@ -686,7 +691,14 @@ impl Planner<'_> {
     }
 
     /// Entity fetches needed to resolve `selections` on `ty` from `graph`; `None` if impossible.
-    fn cost(&self, graph: GraphId, ty: &Name, selections: &[Selection], depth: usize) -> Option<usize> {
+    fn cost(
+        &self,
+        graph: GraphId,
+        ty: &Name,
+        selections: &[Selection],
+        provided: Option<&FieldSet>,
+        depth: usize,
+    ) -> Option<usize> {
         if depth > 32 {
             return None;
         }
@@ -699,9 +711,11 @@ impl Planner<'_> {
                 if field.name.starts_with("__") {
                     continue;
                 }
-                if self.sg.can_resolve(object, &field.name, graph) {
+                let provided_here = provided.and_then(|p| provided_sub(p, &field.name));
+                if provided_here.is_some() || self.sg.can_resolve(object, &field.name, graph) {
                     if !field.selections.is_empty() {
-                        total += self.cost(graph, &field.ty, &field.selections, depth + 1)?;
+                        let own = self.sg.field_in_graph(object, &field.name, graph).and_then(|f| f.provides.as_ref());
+                        total += self.cost(graph, &field.ty, &field.selections, provided_here.or(own), depth + 1)?;
                     }
                     continue;
                 }
@@ -710,7 +724,7 @@ impl Planner<'_> {
                     jumps.push(target);
                 }
                 if !field.selections.is_empty() {
-                    total += self.cost(target, &field.ty, &field.selections, depth + 1)?;
+                    total += self.cost(target, &field.ty, &field.selections, None, depth + 1)?;
                 }
             }
             total += jumps.len();
