@@ -154,7 +154,8 @@ impl Executor {
                 if let Some(Value::Array(errors)) = body.get_mut("errors").map(Value::take) {
                     state.errors.extend(errors.into_iter().map(|e| self.client_error(e, &sg.graphs[node.graph].name)));
                 }
-                if let Some(data) = body.get_mut("data").map(Value::take).filter(Value::is_object) {
+                if let Some(mut data) = body.get_mut("data").map(Value::take).filter(Value::is_object) {
+                    unalias(&mut data, &node.renames);
                     deep_merge(&mut state.data, data);
                     return true;
                 }
@@ -247,6 +248,7 @@ impl Executor {
             {
                 object.remove("__typename");
             }
+            unalias(&mut entity_value, &node.renames);
             let entity = entity_value;
             for position in positions {
                 if let Some(target) = at_mut(&mut state.data, position) {
@@ -367,6 +369,30 @@ fn represent_value(value: &Value, set: &FieldSet) -> Option<Value> {
         }
         Value::Object(object) => represent(object, set).map(Value::Object),
         other => Some(other.clone()),
+    }
+}
+
+/// Renames aliased fields back to their response keys, everywhere in `value`.
+fn unalias(value: &mut Value, renames: &[(String, String)]) {
+    if renames.is_empty() {
+        return;
+    }
+    match value {
+        Value::Array(items) => items.iter_mut().for_each(|v| unalias(v, renames)),
+        Value::Object(object) => {
+            for (alias, key) in renames {
+                if let Some(moved) = object.remove(alias) {
+                    match object.get_mut(key) {
+                        Some(existing) => deep_merge(existing, moved),
+                        None => {
+                            object.insert(key.clone(), moved);
+                        }
+                    }
+                }
+            }
+            object.values_mut().for_each(|v| unalias(v, renames));
+        }
+        _ => {}
     }
 }
 

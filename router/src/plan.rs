@@ -49,6 +49,9 @@ pub struct FetchNode {
     pub children: Vec<FetchNode>,
     /// Fetches that need this one's data and all its children's: they run after the whole subtree.
     pub after: Vec<FetchNode>,
+    /// `(alias, response key)`: fields aliased in the subgraph operation to avoid conflicts,
+    /// renamed back in its response.
+    pub renames: Vec<(String, String)>,
 }
 
 #[derive(Debug, Clone)]
@@ -732,6 +735,90 @@ impl Planner<'_> {
         Some(total)
     }
 
+    /// Aliases fields that would conflict in one selection set of the subgraph operation: the same
+    /// response key in sibling fragments with another field, arguments or type (a subgraph may
+    /// type `id` as `ID!` on one object and `ID` on another), or with sub-selections that could.
+    fn dealias(
+        &self,
+        graph: GraphId,
+        parent: &Name,
+        selections: &mut [Selection],
+        counter: &mut usize,
+        renames: &mut Vec<(String, String)>,
+    ) {
+        let mut seen: std::collections::HashMap<String, (Option<usize>, String)> = std::collections::HashMap::new();
+        let mut to_alias: Vec<(usize, usize)> = Vec::new();
+        for (i, selection) in selections.iter().enumerate() {
+            let (owner, fields): (Option<usize>, Vec<(usize, &Field, &Name)>) = match selection {
+                Selection::Field(field) => (None, vec![(0, field, parent)]),
+                Selection::Fragment(fragment) => (
+                    Some(i),
+                    fragment
+                        .selections
+                        .iter()
+                        .enumerate()
+                        .filter_map(|(j, s)| match s {
+                            Selection::Field(f) => Some((j, f, &fragment.on)),
+                            Selection::Fragment(_) => None,
+                        })
+                        .collect(),
+                ),
+            };
+            for (j, field, on) in fields {
+                let signature = self.signature(graph, on, field);
+                match seen.get(field.response_key().as_str()) {
+                    None => {
+                        seen.insert(field.response_key().to_string(), (owner, signature));
+                    }
+                    Some((first_owner, first)) => {
+                        let conflict = *first_owner != owner && (first != &signature || !field.selections.is_empty());
+                        if conflict && let Some(fragment) = owner {
+                            to_alias.push((fragment, j));
+                        }
+                    }
+                }
+            }
+        }
+        for (i, j) in to_alias {
+            if let Selection::Fragment(fragment) = &mut selections[i]
+                && let Some(Selection::Field(field)) = fragment.selections.get_mut(j)
+            {
+                *counter += 1;
+                let alias = format!("{}__fed{}", field.response_key(), counter);
+                renames.push((alias.clone(), field.response_key().to_string()));
+                field.alias = Name::new(&alias).ok();
+            }
+        }
+        for selection in selections.iter_mut() {
+            match selection {
+                Selection::Field(field) => {
+                    let ty = field.ty.clone();
+                    self.dealias(graph, &ty, &mut field.selections, counter, renames);
+                }
+                Selection::Fragment(fragment) => {
+                    for inner in fragment.selections.iter_mut() {
+                        if let Selection::Field(field) = inner {
+                            let ty = field.ty.clone();
+                            self.dealias(graph, &ty, &mut field.selections, counter, renames);
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    /// What makes two same-named selections the same field in a subgraph: name, arguments and
+    /// the subgraph's type for it.
+    fn signature(&self, graph: GraphId, on: &Name, field: &Field) -> String {
+        let args: Vec<String> = field.arguments.iter().map(|a| format!("{}:{}", a.name, a.value)).collect();
+        let ty = self
+            .sg
+            .field_in_graph(on, &field.name, graph)
+            .and_then(|f| f.type_string.clone())
+            .unwrap_or_else(|| field.full_ty.to_string());
+        format!("{}({}):{}", field.name, args.join(","), ty)
+    }
+
     /// Turns a field set on `ty` into selections (types from the supergraph).
     fn selections_of(&self, ty: &Name, set: &FieldSet) -> Vec<Selection> {
         set.0
@@ -757,7 +844,14 @@ impl Planner<'_> {
             .collect()
     }
 
-    fn finish(&self, draft: Draft) -> FetchNode {
+    fn finish(&self, mut draft: Draft) -> FetchNode {
+        let mut renames = Vec::new();
+        let root_type = match &draft.entity {
+            Some(entity) => entity.entity.clone(),
+            None => self.op.root_type.clone(),
+        };
+        let mut counter = 0;
+        self.dealias(draft.graph, &root_type, &mut draft.selections, &mut counter, &mut renames);
         let mut variables = Vec::new();
         collect_variables(&draft.selections, &mut variables);
         let declarations: Vec<String> = variables
@@ -793,7 +887,7 @@ impl Planner<'_> {
         }
         let children = draft.children.into_iter().map(|c| self.finish(c)).collect();
         let after = draft.after.into_iter().map(|c| self.finish(c)).collect();
-        FetchNode { graph: draft.graph, entity: draft.entity, operation, variables, children, after }
+        FetchNode { graph: draft.graph, entity: draft.entity, operation, variables, children, after, renames }
     }
 }
 

@@ -48,6 +48,8 @@ pub struct FieldInGraph {
     /// The field's named type in this subgraph, when it differs from the supergraph's
     /// (`@join__field(type:)`, e.g. an object where the supergraph has a union).
     pub type_name: Option<Name>,
+    /// The field's full type in this subgraph when `@join__field(type:)` gives it, e.g. `ID!`.
+    pub type_string: Option<String>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -182,6 +184,7 @@ impl Supergraph {
                         external: arg_bool(d, "external").unwrap_or(false),
                         used_overridden: arg_bool(d, "usedOverridden").unwrap_or(false),
                         override_label: arg_str(d, "overrideLabel").map(str::to_owned),
+                        type_string: arg_str(d, "type").map(str::to_owned),
                         type_name: arg_str(d, "type")
                             .and_then(|t| Name::new(t.trim_matches(|c: char| c == '[' || c == ']' || c == '!')).ok()),
                     };
