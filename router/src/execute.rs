@@ -191,7 +191,7 @@ impl Executor {
                 if !entity.types.iter().any(|t| t == typename) {
                     continue;
                 }
-                let Some(mut representation) = represent(object, &entity.representation) else { continue };
+                let Some(mut representation) = represent(sg, object, &entity.representation) else { continue };
                 // Asked as an interface (`@interfaceObject`): the interface is the typename.
                 let as_type = if sg.is_abstract(&entity.entity) { entity.entity.as_str() } else { typename };
                 representation.insert("__typename".into(), Value::String(as_type.to_owned()));
@@ -342,18 +342,19 @@ fn at_mut<'v>(value: &'v mut Value, position: &[Step]) -> Option<&'v mut Value> 
 }
 
 /// The representation of `object` for `set`, or `None` if a field is missing.
-fn represent(object: &Map<String, Value>, set: &FieldSet) -> Option<Map<String, Value>> {
+fn represent(sg: &Supergraph, object: &Map<String, Value>, set: &FieldSet) -> Option<Map<String, Value>> {
     let mut out = Map::new();
     for item in &set.0 {
         match item {
             FieldSetItem::Field { name, sub, .. } => {
                 let value = object.get(name)?;
-                let value = if sub.0.is_empty() { value.clone() } else { represent_value(value, sub)? };
+                let value = if sub.0.is_empty() { value.clone() } else { represent_value(sg, value, sub)? };
                 out.insert(name.clone(), value);
             }
             FieldSetItem::Fragment { on, sub } => {
-                if object.get("__typename").and_then(Value::as_str) == Some(on.as_str()) {
-                    out.extend(represent(object, sub)?);
+                let typename = object.get("__typename").and_then(Value::as_str).unwrap_or_default();
+                if typename == on || sg.possible_types(on).iter().any(|t| t == typename) {
+                    out.extend(represent(sg, object, sub)?);
                 }
             }
         }
@@ -361,13 +362,13 @@ fn represent(object: &Map<String, Value>, set: &FieldSet) -> Option<Map<String, 
     Some(out)
 }
 
-fn represent_value(value: &Value, set: &FieldSet) -> Option<Value> {
+fn represent_value(sg: &Supergraph, value: &Value, set: &FieldSet) -> Option<Value> {
     match value {
         Value::Null => Some(Value::Null),
         Value::Array(items) => {
-            items.iter().map(|v| represent_value(v, set)).collect::<Option<Vec<_>>>().map(Value::Array)
+            items.iter().map(|v| represent_value(sg, v, set)).collect::<Option<Vec<_>>>().map(Value::Array)
         }
-        Value::Object(object) => represent(object, set).map(Value::Object),
+        Value::Object(object) => represent(sg, object, set).map(Value::Object),
         other => Some(other.clone()),
     }
 }

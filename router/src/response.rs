@@ -109,6 +109,11 @@ fn project_named(sg: &Supergraph, name: &Name, selections: &[Selection], value: 
     match value {
         Value::Null => Value::Null,
         Value::Object(object) if !selections.is_empty() => {
+            // An object of a type clients cannot see (`@inaccessible`) is not a valid answer.
+            let typename = object.get("__typename").and_then(Value::as_str);
+            if typename.is_some_and(|t| !sg.api.types.contains_key(t)) {
+                return Value::Null;
+            }
             let mut out = Map::new();
             match project_object(sg, name, selections, object, &mut out) {
                 Ok(()) => Value::Object(out),

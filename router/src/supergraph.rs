@@ -271,7 +271,17 @@ impl Supergraph {
         if let Some(ExtendedType::Object(_)) = self.schema.types.get(ty) {
             return vec![Name::new(ty).expect("a type name")];
         }
-        self.possible.get(ty).and_then(|g| g.get(&graph)).cloned().unwrap_or_default()
+        // Only object types: an interface implementing `ty` contributes through its own objects.
+        let mut objects: Vec<Name> = Vec::new();
+        for candidate in self.possible.get(ty).and_then(|g| g.get(&graph)).into_iter().flatten() {
+            match self.schema.types.get(candidate) {
+                Some(ExtendedType::Object(_)) => objects.push(candidate.clone()),
+                Some(ExtendedType::Interface(_)) => objects.extend(self.possible_types_in(candidate, graph)),
+                _ => {}
+            }
+        }
+        objects.dedup();
+        objects
     }
 
     /// All object types of an abstract type in the supergraph.
