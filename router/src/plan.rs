@@ -229,7 +229,7 @@ impl Planner<'_> {
                 }
                 Selection::Field(field) if field.name == "__typename" => local.push(selection.clone()),
                 Selection::Field(field) => {
-                    let provided_here = provided.and_then(|p| provided_sub(p, &field.name));
+                    let provided_here = provided.and_then(|p| self.provided_sub(p, ty, &field.name));
                     let here = provided_here.is_some() || self.sg.can_resolve(ty, &field.name, graph);
                     // A field this subgraph has, but whose subtree it cannot reach, is better
                     // taken from a subgraph that can (a shareable field).
@@ -714,7 +714,7 @@ impl Planner<'_> {
                 if field.name.starts_with("__") {
                     continue;
                 }
-                let provided_here = provided.and_then(|p| provided_sub(p, &field.name));
+                let provided_here = provided.and_then(|p| self.provided_sub(p, object, &field.name));
                 if provided_here.is_some() || self.sg.can_resolve(object, &field.name, graph) {
                     if !field.selections.is_empty() {
                         let own = self.sg.field_in_graph(object, &field.name, graph).and_then(|f| f.provides.as_ref());
@@ -819,6 +819,18 @@ impl Planner<'_> {
         format!("{}({}):{}", field.name, args.join(","), ty)
     }
 
+    /// The sub-field-set `provides` lists for `ty.field`, if it lists it (fragments count only
+    /// when they apply to `ty`).
+    fn provided_sub<'a>(&self, provides: &'a FieldSet, ty: &Name, field: &str) -> Option<&'a FieldSet> {
+        provides.0.iter().find_map(|item| match item {
+            FieldSetItem::Field { name, sub, .. } if name == field => Some(sub),
+            FieldSetItem::Fragment { on, sub } => {
+                Name::new(on).ok().filter(|on| self.applies(ty, on)).and_then(|_| self.provided_sub(sub, ty, field))
+            }
+            _ => None,
+        })
+    }
+
     /// Turns a field set on `ty` into selections (types from the supergraph).
     fn selections_of(&self, ty: &Name, set: &FieldSet) -> Vec<Selection> {
         set.0
@@ -901,15 +913,6 @@ fn flatten_root(selections: &[Selection], root: &Name, out: &mut Vec<Field>, sg:
             Selection::Fragment(_) => {}
         }
     }
-}
-
-/// The sub-field-set `provides` lists for `field`, if it lists it.
-fn provided_sub<'a>(provides: &'a FieldSet, field: &str) -> Option<&'a FieldSet> {
-    provides.0.iter().find_map(|item| match item {
-        FieldSetItem::Field { name, sub, .. } if name == field => Some(sub),
-        FieldSetItem::Fragment { sub, .. } => provided_sub(sub, field),
-        _ => None,
-    })
 }
 
 fn collect_variables(selections: &[Selection], out: &mut Vec<Name>) {
