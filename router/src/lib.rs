@@ -5,6 +5,7 @@
 //! ([`response`]). It knows nothing about EduStream: any valid supergraph works.
 
 pub mod api_schema;
+pub mod compose;
 pub mod execute;
 pub mod fieldset;
 pub mod http;

@@ -1,4 +1,5 @@
-//! `edustream-router --supergraph <file> --listen <host:port> [--config <yaml>]`
+//! `edustream-router --supergraph <file> --listen <host:port>`: serves `/graphql` for any
+//! Federation v2 supergraph (or one composed at start with `--compose`).
 
 use std::sync::Arc;
 
@@ -9,8 +10,11 @@ use clap::Parser;
 #[command(name = "edustream-router", version, about = "A Federation v2 router")]
 struct Cli {
     /// The supergraph SDL.
-    #[arg(long, env = "SUPERGRAPH")]
-    supergraph: std::path::PathBuf,
+    #[arg(long, env = "SUPERGRAPH", required_unless_present = "compose")]
+    supergraph: Option<std::path::PathBuf>,
+    /// Compose the supergraph at start from a JSON list of `{name, url, sdl}` (a file or an http URL).
+    #[arg(long, conflicts_with = "supergraph")]
+    compose: Option<String>,
     /// Where to listen.
     #[arg(long, env = "LISTEN_ADDR", default_value = "127.0.0.1:4000")]
     listen: std::net::SocketAddr,
@@ -28,18 +32,58 @@ async fn main() -> anyhow::Result<()> {
         .with_env_filter(tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()))
         .init();
     let cli = Cli::parse();
-    let sdl =
-        std::fs::read_to_string(&cli.supergraph).with_context(|| format!("reading {}", cli.supergraph.display()))?;
+    let sdl = match (&cli.supergraph, &cli.compose) {
+        (Some(path), _) => std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?,
+        (None, Some(source)) => compose_from(source).await?,
+        (None, None) => anyhow::bail!("give --supergraph or --compose"),
+    };
     let supergraph = router::Supergraph::parse(&sdl)?;
-    let config = router::RouterConfig { expose_query_plan: cli.expose_query_plan, ..Default::default() };
-    let app = router::http::routes(Arc::new(router::Router::new(supergraph, config)));
+    let config = router::RouterConfig {
+        expose_query_plan: cli.expose_query_plan,
+        expose_subgraph_errors: cli.expose_subgraph_errors,
+        ..Default::default()
+    };
+    let router = Arc::new(router::Router::new(supergraph, config));
     let listener =
         tokio::net::TcpListener::bind(cli.listen).await.with_context(|| format!("binding {}", cli.listen))?;
     tracing::info!(addr = %cli.listen, "router listening on /graphql");
-    axum::serve(listener, app)
-        .with_graceful_shutdown(async {
-            let _ = tokio::signal::ctrl_c().await;
-        })
-        .await?;
+    router::serve(router, listener, shutdown_signal()).await?;
     Ok(())
+}
+
+/// Composes from a JSON list of `{name, url, sdl}` in a file or at an http URL.
+async fn compose_from(source: &str) -> anyhow::Result<String> {
+    let text = if source.starts_with("http://") || source.starts_with("https://") {
+        reqwest::get(source).await?.error_for_status()?.text().await?
+    } else {
+        std::fs::read_to_string(source).with_context(|| format!("reading {source}"))?
+    };
+    let list: Vec<serde_json::Value> = serde_json::from_str(&text).context("a JSON list of {name, url, sdl}")?;
+    let subgraphs: Vec<router::compose::SubgraphSdl> = list
+        .iter()
+        .map(|s| router::compose::SubgraphSdl {
+            name: s["name"].as_str().unwrap_or_default().to_owned(),
+            url: s["url"].as_str().unwrap_or_default().to_owned(),
+            sdl: s["sdl"].as_str().unwrap_or_default().to_owned(),
+        })
+        .collect();
+    router::compose::compose(&subgraphs).map_err(|errors| {
+        let lines: Vec<String> = errors.iter().map(|e| e.to_string()).collect();
+        anyhow::anyhow!("composition failed:\n{}", lines.join("\n"))
+    })
+}
+
+async fn shutdown_signal() {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        if let Ok(mut term) = signal(SignalKind::terminate()) {
+            tokio::select! {
+                _ = tokio::signal::ctrl_c() => {}
+                _ = term.recv() => {}
+            }
+            return;
+        }
+    }
+    let _ = tokio::signal::ctrl_c().await;
 }
