@@ -32,6 +32,20 @@ enum Command {
     Subgraph { name: Context },
     /// Print a context's federated SDL.
     Schema { name: Context },
+    /// Compose `supergraph.graphql` from the subgraphs' SDL: the built-in contexts by default, or
+    /// live subgraphs (`--subgraph name=url`, SDL fetched with `{ _service { sdl } }`) and files
+    /// (`--file name=url=path`).
+    Compose {
+        #[arg(long, default_value = "supergraph.graphql")]
+        out: std::path::PathBuf,
+        #[arg(long = "subgraph")]
+        subgraphs: Vec<String>,
+        #[arg(long = "file")]
+        files: Vec<String>,
+        /// Print the supergraph instead of writing it.
+        #[arg(long)]
+        stdout: bool,
+    },
     /// Print a new Ed25519 signing key for `JWT_SIGNING_KEY` and its public half.
     Keygen,
     /// Load and latency benchmarks.
@@ -77,6 +91,7 @@ async fn main() -> anyhow::Result<()> {
         Command::Bench { target: BenchTarget::Me { url, requests, concurrency } } => {
             bench::me(bench::Options { url, requests, concurrency }).await
         }
+        Command::Compose { out, subgraphs, files, stdout } => compose(&out, &subgraphs, &files, stdout).await,
         Command::Keygen => {
             use base64::Engine;
             let key = ed25519_dalek::SigningKey::generate(&mut rand::rngs::OsRng);
@@ -87,6 +102,55 @@ async fn main() -> anyhow::Result<()> {
             Ok(())
         }
     }
+}
+
+/// The contexts built into this binary, at their dev-stack URLs.
+fn built_in_subgraphs() -> Vec<router::compose::SubgraphSdl> {
+    vec![router::compose::SubgraphSdl {
+        name: "identity".into(),
+        url: format!("http://127.0.0.1:{}/graphql", identity::config::DEFAULT_PORT),
+        sdl: identity::schema::sdl(),
+    }]
+}
+
+async fn compose(out: &std::path::Path, live: &[String], files: &[String], stdout: bool) -> anyhow::Result<()> {
+    let mut subgraphs = Vec::new();
+    for spec in live {
+        let (name, url) = spec.split_once('=').context("--subgraph takes name=url")?;
+        let body: serde_json::Value = reqwest::Client::new()
+            .post(url)
+            .json(&serde_json::json!({ "query": "{ _service { sdl } }" }))
+            .send()
+            .await
+            .with_context(|| format!("fetching the SDL of {name} from {url}"))?
+            .json()
+            .await?;
+        let sdl =
+            body["data"]["_service"]["sdl"].as_str().with_context(|| format!("{name} returned no SDL: {body}"))?;
+        subgraphs.push(router::compose::SubgraphSdl { name: name.into(), url: url.into(), sdl: sdl.into() });
+    }
+    for spec in files {
+        let mut parts = spec.splitn(3, '=');
+        let (Some(name), Some(url), Some(path)) = (parts.next(), parts.next(), parts.next()) else {
+            anyhow::bail!("--file takes name=url=path");
+        };
+        let sdl = std::fs::read_to_string(path).with_context(|| format!("reading {path}"))?;
+        subgraphs.push(router::compose::SubgraphSdl { name: name.into(), url: url.into(), sdl });
+    }
+    if subgraphs.is_empty() {
+        subgraphs = built_in_subgraphs();
+    }
+    let supergraph = router::compose::compose(&subgraphs).map_err(|errors| {
+        let lines: Vec<String> = errors.iter().map(|e| e.to_string()).collect();
+        anyhow::anyhow!("composition failed:\n{}", lines.join("\n"))
+    })?;
+    if stdout {
+        print!("{supergraph}");
+    } else {
+        std::fs::write(out, &supergraph).with_context(|| format!("writing {}", out.display()))?;
+        println!("wrote {} ({} subgraphs)", out.display(), subgraphs.len());
+    }
+    Ok(())
 }
 
 /// The committed supergraph (composed from the subgraphs' SDL).

@@ -1,0 +1,61 @@
+//! The committed `supergraph.graphql` is composed from the subgraphs as they exist: regenerate it
+//! with `cargo run -- compose` (or `UPDATE_SUPERGRAPH=1 cargo test -p router --test supergraph`).
+
+use router::compose::{SubgraphSdl, compose};
+
+#[test]
+fn the_committed_supergraph_is_composed_from_the_current_subgraphs() {
+    let subgraphs = vec![SubgraphSdl {
+        name: "identity".into(),
+        url: "http://127.0.0.1:8001/graphql".into(),
+        sdl: identity::schema::sdl(),
+    }];
+    let composed = compose(&subgraphs).expect("the subgraphs compose");
+    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../supergraph.graphql");
+    if std::env::var_os("UPDATE_SUPERGRAPH").is_some() {
+        std::fs::write(path, &composed).expect("writes supergraph.graphql");
+    }
+    let committed = std::fs::read_to_string(path).unwrap_or_default();
+    assert!(committed == composed, "supergraph.graphql is stale: run `cargo run -- compose` and commit it");
+    router::Supergraph::parse(&composed).expect("the composed supergraph loads");
+}
+
+#[test]
+fn a_field_resolved_by_two_subgraphs_must_be_shareable() {
+    let a = SubgraphSdl {
+        name: "a".into(),
+        url: "http://a".into(),
+        sdl: r#"extend schema @link(url: "https://specs.apollo.dev/federation/v2.3", import: ["@key"])
+                type Query { t: T } type T @key(fields: "id") { id: ID! name: String }"#
+            .into(),
+    };
+    let b = SubgraphSdl {
+        name: "b".into(),
+        url: "http://b".into(),
+        sdl: r#"extend schema @link(url: "https://specs.apollo.dev/federation/v2.3", import: ["@key"])
+                type T @key(fields: "id") { id: ID! name: String }"#
+            .into(),
+    };
+    let errors = compose(&[a.clone(), b]).expect_err("T.name is not shareable");
+    assert!(errors[0].message.contains("\"T.name\""), "{errors:?}");
+    assert!(errors[0].message.contains("subgraph \"a\""), "{errors:?}");
+
+    let shareable = SubgraphSdl {
+        name: "b".into(),
+        url: "http://b".into(),
+        sdl: r#"extend schema @link(url: "https://specs.apollo.dev/federation/v2.3", import: ["@key", "@shareable"])
+                type T @key(fields: "id") { id: ID! name: String @shareable }"#
+            .into(),
+    };
+    let a_shareable = SubgraphSdl {
+        sdl: a
+            .sdl
+            .replace("name: String }", "name: String @shareable }")
+            .replace("[\"@key\"]", "[\"@key\", \"@shareable\"]"),
+        ..a
+    };
+    let supergraph = compose(&[a_shareable, shareable]).expect("composes");
+    let loaded = router::Supergraph::parse(&supergraph).expect("loads");
+    assert_eq!(loaded.graphs.len(), 2);
+    assert!(supergraph.contains("@join__type(graph: A, key: \"id\")"), "{supergraph}");
+}
