@@ -65,6 +65,8 @@ struct MergedField {
     per_graph: BTreeMap<usize, FieldInGraph>,
     inaccessible: bool,
     tags: BTreeSet<String>,
+    /// Resolved through an `@interfaceObject` for the interface: no subgraph has it on this type.
+    via_interface: Option<String>,
 }
 
 #[derive(Clone)]
@@ -93,6 +95,7 @@ struct MergedType {
     members: BTreeMap<usize, Vec<String>>,
     values: BTreeMap<String, BTreeSet<usize>>,
     value_order: Vec<String>,
+    inaccessible_values: BTreeSet<String>,
     inaccessible: bool,
     tags: BTreeSet<String>,
 }
@@ -125,9 +128,15 @@ fn type_tags(directives: &apollo_compiler::schema::DirectiveList) -> Vec<String>
 fn print_args(arguments: &[apollo_compiler::Node<InputValueDefinition>]) -> Vec<String> {
     arguments
         .iter()
-        .map(|a| match &a.default_value {
-            Some(default) => format!("{}: {} = {}", a.name, a.ty, default),
-            None => format!("{}: {}", a.name, a.ty),
+        .map(|a| {
+            let mut printed = match &a.default_value {
+                Some(default) => format!("{}: {} = {}", a.name, a.ty, default),
+                None => format!("{}: {}", a.name, a.ty),
+            };
+            if a.directives.has("inaccessible") {
+                printed.push_str(" @inaccessible");
+            }
+            printed
         })
         .collect()
 }
@@ -168,6 +177,23 @@ pub fn compose(subgraphs: &[SubgraphSdl]) -> Result<String, Vec<CompositionError
             root_names.insert(actual, canonical);
         }
         let fed1 = !subgraph.sdl.contains("specs.apollo.dev/federation/v2");
+        // Fields named in any key of this subgraph (nested ones included) may be shared.
+        let all_key_names: BTreeSet<String> = schema
+            .types
+            .values()
+            .flat_map(|t| {
+                t.directives()
+                    .get_all("key")
+                    .filter_map(|d| d.specified_argument_by_name("fields").and_then(|v| v.as_str()).map(str::to_owned))
+                    .collect::<Vec<_>>()
+            })
+            .flat_map(|k| {
+                k.split(|c: char| !c.is_ascii_alphanumeric() && c != '_')
+                    .filter(|s| !s.is_empty())
+                    .map(str::to_owned)
+                    .collect::<Vec<_>>()
+            })
+            .collect();
         for (type_name, ty) in &schema.types {
             if ty.is_built_in() || INTERNAL_TYPES.contains(&type_name.as_str()) || type_name.starts_with("federation__")
             {
@@ -213,7 +239,7 @@ pub fn compose(subgraphs: &[SubgraphSdl]) -> Result<String, Vec<CompositionError
                     Some((fields, resolvable))
                 })
                 .collect();
-            let key_fields: BTreeSet<String> = keys
+            let own_key_fields: BTreeSet<String> = keys
                 .iter()
                 .flat_map(|(k, _)| {
                     k.split(|c: char| !c.is_ascii_alphanumeric() && c != '_')
@@ -222,6 +248,8 @@ pub fn compose(subgraphs: &[SubgraphSdl]) -> Result<String, Vec<CompositionError
                         .collect::<Vec<_>>()
                 })
                 .collect();
+            // A value type (no key of its own) used inside keys: its fields are key fields too.
+            let key_fields = if keys.is_empty() { all_key_names.clone() } else { own_key_fields };
             merged.graphs.insert(graph, (keys, interface_object));
             let type_shareable = directives.has("shareable") || (fed1 && kind != "interface");
             match ty {
@@ -229,14 +257,7 @@ pub fn compose(subgraphs: &[SubgraphSdl]) -> Result<String, Vec<CompositionError
                     merged
                         .implements
                         .insert(graph, o.implements_interfaces.iter().map(|i| i.name.to_string()).collect());
-                    add_fields(
-                        merged,
-                        graph,
-                        &o.fields,
-                        type_shareable,
-                        &key_fields,
-                        fed1 && directives.has("extends"),
-                    );
+                    add_fields(merged, graph, &o.fields, type_shareable, &key_fields, directives.has("extends"));
                 }
                 ExtendedType::Interface(i) => {
                     merged
@@ -255,6 +276,7 @@ pub fn compose(subgraphs: &[SubgraphSdl]) -> Result<String, Vec<CompositionError
                         merged.values.entry(value.to_string()).or_default().insert(graph);
                         if definition.directives.has("inaccessible") {
                             uses_inaccessible = true;
+                            merged.inaccessible_values.insert(value.to_string());
                         }
                     }
                 }
@@ -278,11 +300,42 @@ pub fn compose(subgraphs: &[SubgraphSdl]) -> Result<String, Vec<CompositionError
             uses_tag |= !merged.tags.is_empty() || merged.fields.values().any(|f| !f.tags.is_empty());
         }
     }
+    add_interface_object_fields(&mut types);
     check_shareable(&types, subgraphs, &mut errors);
     if !errors.is_empty() {
         return Err(errors);
     }
     Ok(print(subgraphs, &types, &roots, uses_inaccessible, uses_tag))
+}
+
+/// Fields an `@interfaceObject` subgraph adds to an interface appear on every implementation,
+/// resolved through the interface (`@join__field` without a graph).
+fn add_interface_object_fields(types: &mut BTreeMap<String, MergedType>) {
+    let mut additions: Vec<(String, String, String, Option<String>)> = Vec::new();
+    for (interface, ty) in types.iter() {
+        if ty.kind != "interface" || !ty.graphs.values().any(|(_, io)| *io) {
+            continue;
+        }
+        let io_graphs: BTreeSet<usize> = ty.graphs.iter().filter(|(_, (_, io))| *io).map(|(g, _)| *g).collect();
+        for (object, other) in types.iter() {
+            if other.kind != "type" || !other.implements.values().flatten().any(|i| i == interface) {
+                continue;
+            }
+            for field_name in &ty.field_order {
+                let field = &ty.fields[field_name];
+                if other.fields.contains_key(field_name) || !field.per_graph.keys().any(|g| io_graphs.contains(g)) {
+                    continue;
+                }
+                let field_ty = field.per_graph.values().next().map(|f| f.ty.clone()).unwrap_or_default();
+                additions.push((object.clone(), field_name.clone(), field_ty, field.description.clone()));
+            }
+        }
+    }
+    for (object, field_name, field_ty, description) in additions {
+        let Some(ty) = types.get_mut(&object) else { continue };
+        ty.field_order.push(field_name.clone());
+        ty.fields.insert(field_name, MergedField { description, via_interface: Some(field_ty), ..Default::default() });
+    }
 }
 
 fn plain_field(ty: String, arguments: Vec<String>) -> FieldInGraph {
@@ -305,7 +358,7 @@ fn add_fields(
     fields: &apollo_compiler::collections::IndexMap<apollo_compiler::Name, Component<FieldDefinition>>,
     type_shareable: bool,
     key_fields: &BTreeSet<String>,
-    fed1_extension: bool,
+    extends: bool,
 ) {
     for (field_name, field) in fields {
         if field_name.starts_with("_") && (field_name == "_entities" || field_name == "_service") {
@@ -322,8 +375,10 @@ fn add_fields(
         entry.tags.extend(tags(&field.directives));
         let d = &field.directives;
         let mut info = plain_field(field.ty.to_string(), print_args(&field.arguments));
-        info.external =
-            d.has("external") || (fed1_extension && key_fields.contains(field_name.as_str()) && d.has("external"));
+        // `@external` on a key field of a type extension (`extend type`, `@extends`) only says the
+        // type is owned elsewhere: the subgraph can still give the key.
+        let in_extension = extends || matches!(field.origin, apollo_compiler::schema::ComponentOrigin::Extension(_));
+        info.external = d.has("external") && !(in_extension && key_fields.contains(field_name.as_str()));
         info.shareable = type_shareable || d.has("shareable");
         info.key_field = key_fields.contains(field_name.as_str());
         info.requires = string_arg(d, "requires", "fields");
@@ -369,13 +424,24 @@ fn check_shareable(
 }
 
 /// The supergraph type of a field: the subgraphs' type, or the most nullable of them.
-fn supergraph_type(field: &MergedField) -> String {
+fn supergraph_type(field: &MergedField, kinds: &BTreeMap<String, &'static str>) -> String {
+    if let Some(ty) = &field.via_interface {
+        return ty.clone();
+    }
     let types: BTreeSet<&str> = field.per_graph.values().map(|f| f.ty.as_str()).collect();
     if types.len() == 1 {
         return types.into_iter().next().unwrap_or_default().to_owned();
     }
-    // Keep the nullable variant when they differ only by `!`.
-    types.iter().min_by_key(|t| t.matches('!').count()).map(|t| (*t).to_owned()).unwrap_or_default()
+    let named = |t: &str| t.trim_matches(|c: char| c == '[' || c == ']' || c == '!').to_owned();
+    let is_abstract = |t: &str| matches!(kinds.get(&named(t)), Some(&"union" | &"interface"));
+    // A subgraph may narrow an abstract type to one of its objects: the supergraph keeps the
+    // abstract type; otherwise the most nullable variant.
+    let candidates: Vec<&str> = if types.iter().any(|t| is_abstract(t)) {
+        types.iter().filter(|t| is_abstract(t)).copied().collect()
+    } else {
+        types.iter().copied().collect()
+    };
+    candidates.iter().min_by_key(|t| t.matches('!').count()).map(|t| (*t).to_owned()).unwrap_or_default()
 }
 
 fn print(
@@ -413,9 +479,10 @@ fn print(
         let _ = writeln!(out, "  {id} @join__graph(name: \"{}\", url: \"{}\")", subgraph.name, subgraph.url);
     }
     out.push_str("}\n\nscalar link__Import\n\nenum link__Purpose {\n  \"\"\"\n  `SECURITY` features provide metadata necessary to securely resolve fields.\n  \"\"\"\n  SECURITY\n\n  \"\"\"\n  `EXECUTION` features provide metadata necessary for operation execution.\n  \"\"\"\n  EXECUTION\n}\n");
+    let kinds: BTreeMap<String, &'static str> = types.iter().map(|(n, t)| (n.clone(), t.kind)).collect();
     for (name, ty) in types {
         out.push('\n');
-        print_type(&mut out, name, ty, subgraphs, &graph_ids);
+        print_type(&mut out, name, ty, subgraphs, &graph_ids, &kinds);
     }
     out
 }
@@ -429,7 +496,14 @@ fn print_common(out: &mut String, inaccessible: bool, tags: &BTreeSet<String>) {
     }
 }
 
-fn print_type(out: &mut String, name: &str, ty: &MergedType, subgraphs: &[SubgraphSdl], graph_ids: &[String]) {
+fn print_type(
+    out: &mut String,
+    name: &str,
+    ty: &MergedType,
+    subgraphs: &[SubgraphSdl],
+    graph_ids: &[String],
+    kinds: &BTreeMap<String, &'static str>,
+) {
     if let Some(description) = &ty.description {
         let _ = writeln!(out, "\"\"\"\n{}\n\"\"\"", escape_block(description));
     }
@@ -494,15 +568,24 @@ fn print_type(out: &mut String, name: &str, ty: &MergedType, subgraphs: &[Subgra
                 for graph in graphs {
                     let _ = write!(out, " @join__enumValue(graph: {})", graph_ids[*graph]);
                 }
+                if ty.inaccessible_values.contains(value) {
+                    out.push_str(" @inaccessible");
+                }
                 out.push('\n');
             }
             out.push_str("}\n");
         }
-        _ => print_fields(out, ty, subgraphs, graph_ids),
+        _ => print_fields(out, ty, subgraphs, graph_ids, kinds),
     }
 }
 
-fn print_fields(out: &mut String, ty: &MergedType, subgraphs: &[SubgraphSdl], graph_ids: &[String]) {
+fn print_fields(
+    out: &mut String,
+    ty: &MergedType,
+    subgraphs: &[SubgraphSdl],
+    graph_ids: &[String],
+    kinds: &BTreeMap<String, &'static str>,
+) {
     let type_graphs: BTreeSet<usize> = ty.graphs.keys().copied().collect();
     out.push_str("{\n");
     for field_name in &ty.field_order {
@@ -520,8 +603,11 @@ fn print_fields(out: &mut String, ty: &MergedType, subgraphs: &[SubgraphSdl], gr
         if !arguments.is_empty() {
             let _ = write!(out, "({})", arguments.join(", "));
         }
-        let supergraph_ty =
-            if ty.kind == "input" { first.map(|f| f.ty.clone()).unwrap_or_default() } else { supergraph_type(field) };
+        let supergraph_ty = if ty.kind == "input" {
+            first.map(|f| f.ty.clone()).unwrap_or_default()
+        } else {
+            supergraph_type(field, kinds)
+        };
         let _ = write!(out, ": {supergraph_ty}");
         if ty.kind != "input" {
             print_join_fields(out, field, &type_graphs, &supergraph_ty, subgraphs, graph_ids);
@@ -542,6 +628,10 @@ fn print_join_fields(
     subgraphs: &[SubgraphSdl],
     graph_ids: &[String],
 ) {
+    if field.via_interface.is_some() {
+        out.push_str(" @join__field");
+        return;
+    }
     let defined: BTreeSet<usize> = field.per_graph.keys().copied().collect();
     let special = field.per_graph.values().any(|f| {
         f.external || f.requires.is_some() || f.provides.is_some() || f.override_from.is_some() || f.ty != supergraph_ty
