@@ -47,6 +47,17 @@ impl Executor {
         Self { client, expose_errors }
     }
 
+    /// The error for a subgraph that could not be asked (down, timed out, not GraphQL).
+    fn request_failed(&self, service: &str, message: String, path: Option<Value>) -> Value {
+        tracing::warn!(service, %message, "subgraph request failed");
+        let shown = if self.expose_errors { message } else { "a subgraph request failed".to_owned() };
+        let mut error = json!({ "message": shown, "extensions": { "code": "SUBGRAPH_REQUEST_FAILED" } });
+        if let Some(path) = path {
+            error["path"] = path;
+        }
+        error
+    }
+
     /// A subgraph's error as the client sees it: with its message only when exposure is on.
     fn client_error(&self, error: Value, service: &str) -> Value {
         if self.expose_errors {
@@ -162,9 +173,7 @@ impl Executor {
                 false
             }
             Err(message) => {
-                tracing::warn!(service = %sg.graphs[node.graph].name, %message, "subgraph request failed");
-                let shown = if self.expose_errors { message } else { "a subgraph request failed".to_owned() };
-                state.errors.push(json!({ "message": shown, "extensions": { "code": "SUBGRAPH_REQUEST_FAILED" } }));
+                state.errors.push(self.request_failed(&sg.graphs[node.graph].name, message, None));
                 false
             }
         }
@@ -217,12 +226,8 @@ impl Executor {
         let mut body = match result {
             Ok(body) => body,
             Err(message) => {
-                tracing::warn!(service = %name, %message, "subgraph request failed");
                 let path = targets.first().and_then(|t| t.first()).map(|p| path_json(p));
-                let shown = if self.expose_errors { message } else { "a subgraph request failed".to_owned() };
-                state.errors.push(
-                    json!({ "message": shown, "path": path, "extensions": { "code": "SUBGRAPH_REQUEST_FAILED" } }),
-                );
+                state.errors.push(self.request_failed(name, message, path));
                 return false;
             }
         };
