@@ -257,13 +257,21 @@ pub fn compose(subgraphs: &[SubgraphSdl]) -> Result<String, Vec<CompositionError
                     merged
                         .implements
                         .insert(graph, o.implements_interfaces.iter().map(|i| i.name.to_string()).collect());
-                    add_fields(merged, graph, &o.fields, type_shareable, &key_fields, directives.has("extends"));
+                    add_fields(
+                        merged,
+                        graph,
+                        &o.fields,
+                        type_shareable,
+                        &key_fields,
+                        directives.has("extends"),
+                        directives.has("external"),
+                    );
                 }
                 ExtendedType::Interface(i) => {
                     merged
                         .implements
                         .insert(graph, i.implements_interfaces.iter().map(|i| i.name.to_string()).collect());
-                    add_fields(merged, graph, &i.fields, true, &key_fields, false);
+                    add_fields(merged, graph, &i.fields, true, &key_fields, false, false);
                 }
                 ExtendedType::Union(u) => {
                     merged.members.insert(graph, u.members.iter().map(|m| m.name.to_string()).collect());
@@ -359,6 +367,7 @@ fn add_fields(
     type_shareable: bool,
     key_fields: &BTreeSet<String>,
     extends: bool,
+    type_external: bool,
 ) {
     for (field_name, field) in fields {
         if field_name.starts_with("_") && (field_name == "_entities" || field_name == "_service") {
@@ -378,7 +387,8 @@ fn add_fields(
         // `@external` on a key field of a type extension (`extend type`, `@extends`) only says the
         // type is owned elsewhere: the subgraph can still give the key.
         let in_extension = extends || matches!(field.origin, apollo_compiler::schema::ComponentOrigin::Extension(_));
-        info.external = d.has("external") && !(in_extension && key_fields.contains(field_name.as_str()));
+        info.external =
+            (d.has("external") || type_external) && !(in_extension && key_fields.contains(field_name.as_str()));
         info.shareable = type_shareable || d.has("shareable");
         info.key_field = key_fields.contains(field_name.as_str());
         info.requires = string_arg(d, "requires", "fields");
