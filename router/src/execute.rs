@@ -195,6 +195,7 @@ impl Executor {
             collect(&state.data, &entity.path, &mut Vec::new(), &mut found);
             let mut representations: Vec<Value> = Vec::new();
             let mut targets: Vec<Vec<Vec<Step>>> = Vec::new();
+            let mut seen: std::collections::HashMap<String, usize> = std::collections::HashMap::new();
             for (position, object) in found {
                 let Some(typename) = object.get("__typename").and_then(Value::as_str) else { continue };
                 if !entity.types.iter().any(|t| t == typename) {
@@ -205,9 +206,12 @@ impl Executor {
                 let as_type = if sg.is_abstract(&entity.entity) { entity.entity.as_str() } else { typename };
                 representation.insert("__typename".into(), Value::String(as_type.to_owned()));
                 let representation = Value::Object(representation);
-                match representations.iter().position(|r| r == &representation) {
-                    Some(i) => targets[i].push(position),
+                // Equal representations serialise equally (fields in field-set order).
+                let identity = representation.to_string();
+                match seen.get(&identity) {
+                    Some(&i) => targets[i].push(position),
                     None => {
+                        seen.insert(identity, representations.len());
                         representations.push(representation);
                         targets.push(vec![position]);
                     }

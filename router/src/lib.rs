@@ -69,8 +69,11 @@ pub struct GraphqlResponse {
     pub request_error: bool,
 }
 
+/// A parsed and validated document, and the plans of its operations (per operation name and
+/// boolean variables), so that a request hashes its query text once.
 struct Prepared {
     document: Arc<Valid<ExecutableDocument>>,
+    plans: Mutex<HashMap<String, Arc<Planned>>>,
 }
 
 struct Planned {
@@ -84,7 +87,6 @@ pub struct Router {
     executor: Executor,
     config: RouterConfig,
     documents: Mutex<HashMap<String, Arc<Prepared>>>,
-    plans: Mutex<HashMap<String, Arc<Planned>>>,
 }
 
 const CACHE_CAPACITY: usize = 2_000;
@@ -96,7 +98,6 @@ impl Router {
             executor: Executor::new(config.subgraph_timeout, config.expose_subgraph_errors),
             config,
             documents: Mutex::new(HashMap::new()),
-            plans: Mutex::new(HashMap::new()),
         }
     }
 
@@ -113,7 +114,7 @@ impl Router {
             return Ok(found.clone());
         }
         let document = operation::parse(&self.supergraph.api, query)?;
-        let prepared = Arc::new(Prepared { document: Arc::new(document) });
+        let prepared = Arc::new(Prepared { document: Arc::new(document), plans: Mutex::new(HashMap::new()) });
         let mut cache = self.documents.lock().unwrap_or_else(|p| p.into_inner());
         if cache.len() >= CACHE_CAPACITY {
             cache.clear();
@@ -182,13 +183,8 @@ impl Router {
             .filter(|v| v.ty.inner_named_type() == "Boolean")
             .map(|v| format!("{}={}", v.name, variables.get(v.name.as_str()).unwrap_or(&Value::Null)))
             .collect();
-        let key = format!(
-            "{}\u{0}{}\u{0}{}",
-            request.query,
-            request.operation_name.as_deref().unwrap_or(""),
-            booleans.join(",")
-        );
-        if let Some(found) = self.plans.lock().unwrap_or_else(|p| p.into_inner()).get(&key) {
+        let key = format!("{}\u{0}{}", request.operation_name.as_deref().unwrap_or(""), booleans.join(","));
+        if let Some(found) = prepared.plans.lock().unwrap_or_else(|p| p.into_inner()).get(&key) {
             return Ok(found.clone());
         }
         let normalized = operation::normalize(&prepared.document, operation, variables);
@@ -198,7 +194,7 @@ impl Router {
             Some(plan::plan(&self.supergraph, &normalized).map_err(|e| RequestError::Validation(e.to_string()))?)
         };
         let planned = Arc::new(Planned { operation: normalized, plan });
-        let mut cache = self.plans.lock().unwrap_or_else(|p| p.into_inner());
+        let mut cache = prepared.plans.lock().unwrap_or_else(|p| p.into_inner());
         if cache.len() >= CACHE_CAPACITY {
             cache.clear();
         }
