@@ -156,7 +156,7 @@ impl Router {
         if let (Some(Value::Object(fields)), Value::Object(object)) = (introspection, &mut data) {
             object.extend(fields);
         }
-        let projected = response::project(sg, &planned.operation.root_type, &planned.operation.selections, &data);
+        let projected = response::project(sg, &planned.operation.root_type, &planned.operation.selections, data);
         let mut body = Map::new();
         if !errors.is_empty() {
             body.insert("errors".into(), Value::Array(errors));

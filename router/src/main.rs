@@ -6,6 +6,11 @@ use std::sync::Arc;
 use anyhow::Context as _;
 use clap::Parser;
 
+/// The router builds and drops many small JSON trees per request, from many requests at once:
+/// glibc's allocator fragments and serialises there; mimalloc does not.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 #[derive(Parser)]
 #[command(name = "edustream-router", version, about = "A Federation v2 router")]
 struct Cli {
