@@ -671,11 +671,21 @@ fn print_join_fields(
             }
         }
         if overridden.contains(subgraphs[*graph].name.as_str()) {
-            // Overridden here: kept only for keys and requirements.
-            if !f.key_field {
+            let name = subgraphs[*graph].name.as_str();
+            let label = field
+                .per_graph
+                .values()
+                .find(|o| o.override_from.as_deref() == Some(name))
+                .and_then(|o| o.override_label.clone());
+            if let Some(label) = label {
+                // A progressive override: this graph still serves while the label is inactive.
+                args.push(format!("overrideLabel: {}", Value::String(label)));
+            } else if f.key_field {
+                // Overridden here: kept only for keys and requirements.
+                args.push("usedOverridden: true".into());
+            } else {
                 continue;
             }
-            args.push("usedOverridden: true".into());
         }
         let _ = write!(out, " @join__field({})", args.join(", "));
     }

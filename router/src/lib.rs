@@ -183,7 +183,21 @@ impl Router {
             .filter(|v| v.ty.inner_named_type() == "Boolean")
             .map(|v| format!("{}={}", v.name, variables.get(v.name.as_str()).unwrap_or(&Value::Null)))
             .collect();
-        let key = format!("{}\u{0}{}", request.operation_name.as_deref().unwrap_or(""), booleans.join(","));
+        // Progressive overrides: each `percent(n)` label is drawn per request.
+        let labels: supergraph::Labels = self
+            .supergraph
+            .override_labels()
+            .iter()
+            .filter(|label| supergraph::label_percent(label).is_some_and(|p| rand::random::<f64>() * 100.0 < p))
+            .cloned()
+            .collect();
+        let active: Vec<&str> = labels.iter().map(String::as_str).collect();
+        let key = format!(
+            "{}\u{0}{}\u{0}{}",
+            request.operation_name.as_deref().unwrap_or(""),
+            booleans.join(","),
+            active.join(",")
+        );
         if let Some(found) = prepared.plans.lock().unwrap_or_else(|p| p.into_inner()).get(&key) {
             return Ok(found.clone());
         }
@@ -191,7 +205,10 @@ impl Router {
         let plan = if normalized.is_introspection_only {
             None
         } else {
-            Some(plan::plan(&self.supergraph, &normalized).map_err(|e| RequestError::Validation(e.to_string()))?)
+            Some(
+                plan::plan_with_labels(&self.supergraph, &normalized, &labels)
+                    .map_err(|e| RequestError::Validation(e.to_string()))?,
+            )
         };
         let planned = Arc::new(Planned { operation: normalized, plan });
         let mut cache = prepared.plans.lock().unwrap_or_else(|p| p.into_inner());

@@ -14,7 +14,7 @@ use indexmap::IndexMap;
 
 use crate::fieldset::{FieldSet, FieldSetItem};
 use crate::operation::{Field, Fragment, Operation, Selection};
-use crate::supergraph::{GraphId, Supergraph};
+use crate::supergraph::{GraphId, Labels, Supergraph};
 
 #[derive(Debug, Clone, thiserror::Error)]
 #[error("cannot plan {coordinate}: {reason}")]
@@ -76,13 +76,19 @@ impl Draft {
 }
 
 pub fn plan(supergraph: &Supergraph, operation: &Operation) -> Result<Plan, PlanError> {
-    let planner = Planner { sg: supergraph, op: operation };
+    plan_with_labels(supergraph, operation, &Labels::default())
+}
+
+/// Plans for a request with these progressive-override labels active.
+pub fn plan_with_labels(supergraph: &Supergraph, operation: &Operation, labels: &Labels) -> Result<Plan, PlanError> {
+    let planner = Planner { sg: supergraph, op: operation, labels };
     planner.plan()
 }
 
 struct Planner<'a> {
     sg: &'a Supergraph,
     op: &'a Operation,
+    labels: &'a Labels,
 }
 
 fn err(coordinate: impl Into<String>, reason: impl Into<String>) -> PlanError {
@@ -102,6 +108,14 @@ fn typename_field(parent: &Name) -> Selection {
 }
 
 impl Planner<'_> {
+    fn can_resolve(&self, ty: &str, field: &str, graph: GraphId) -> bool {
+        self.sg.can_resolve_with(ty, field, graph, self.labels)
+    }
+
+    fn resolvers_of(&self, ty: &str, field: &str) -> Vec<GraphId> {
+        self.sg.resolvers_of_with(ty, field, self.labels)
+    }
+
     fn plan(&self) -> Result<Plan, PlanError> {
         let root = &self.op.root_type;
         let sequential = self.op.kind == OperationType::Mutation;
@@ -112,7 +126,7 @@ impl Planner<'_> {
             if field.name.starts_with("__") {
                 continue;
             }
-            let candidates = self.sg.resolvers_of(root, &field.name);
+            let candidates = self.resolvers_of(root, &field.name);
             if candidates.is_empty() {
                 return Err(err(format!("{root}.{}", field.name), "no subgraph resolves it"));
             }
@@ -230,7 +244,7 @@ impl Planner<'_> {
                 Selection::Field(field) if field.name == "__typename" => local.push(selection.clone()),
                 Selection::Field(field) => {
                     let provided_here = provided.and_then(|p| self.provided_sub(p, ty, &field.name));
-                    let here = provided_here.is_some() || self.sg.can_resolve(ty, &field.name, graph);
+                    let here = provided_here.is_some() || self.can_resolve(ty, &field.name, graph);
                     // A field this subgraph has, but whose subtree it cannot reach, is better
                     // taken from a subgraph that can (a shareable field).
                     let feasible_here = here
@@ -358,7 +372,7 @@ impl Planner<'_> {
         }
         // A field of an implementation that an `@interfaceObject` subgraph resolves for the interface.
         for interface in self.sg.interfaces_of(ty) {
-            for g in self.sg.resolvers_of(&interface, field) {
+            for g in self.resolvers_of(&interface, field) {
                 if g != from
                     && self.sg.is_interface_object_in(&interface, g)
                     && self.key_for_entity(from, g, &interface, ty).is_some()
@@ -370,7 +384,7 @@ impl Planner<'_> {
         // Fields of an interface-object type that only the subgraphs with the real interface have.
         if self.sg.is_interface_object_in(ty, from)
             && let Ok(target) = self.real_interface_target(from, ty)
-            && self.sg.can_resolve(ty, field, target.0)
+            && self.can_resolve(ty, field, target.0)
         {
             return Ok(target);
         }
@@ -404,7 +418,7 @@ impl Planner<'_> {
                 .filter(|s| match s {
                     Selection::Field(sub) => {
                         !sub.name.starts_with("__")
-                            && !self.sg.can_resolve(&field.ty, &sub.name, *g)
+                            && !self.can_resolve(&field.ty, &sub.name, *g)
                             && self.choose_target(*g, &field.ty, &sub.name, std::iter::empty()).is_err()
                     }
                     Selection::Fragment(_) => false,
@@ -448,7 +462,7 @@ impl Planner<'_> {
     fn resolvable_set(&self, graph: GraphId, ty: &Name, set: &FieldSet) -> bool {
         set.0.iter().all(|item| match item {
             FieldSetItem::Field { name, sub, .. } => {
-                self.sg.can_resolve(ty, name, graph)
+                self.can_resolve(ty, name, graph)
                     && (sub.0.is_empty()
                         || self.sg.field_type(ty, name).is_some_and(|inner| self.resolvable_set(graph, &inner, sub)))
             }
@@ -521,7 +535,7 @@ impl Planner<'_> {
             };
             for required in self.selections_of(ty, &requires) {
                 let Selection::Field(required_field) = &required else { continue };
-                if self.sg.can_resolve(ty, &required_field.name, from) {
+                if self.can_resolve(ty, &required_field.name, from) {
                     let mut sub_path = path.to_vec();
                     sub_path.push(required_field.response_key().clone());
                     // Fetches below a required field must finish before the jump: collect them
@@ -619,13 +633,13 @@ impl Planner<'_> {
                 continue;
             };
             let stuck = !sub.name.starts_with("__")
-                && !self.sg.can_resolve(sub_ty, &sub.name, graph)
+                && !self.can_resolve(sub_ty, &sub.name, graph)
                 && self.choose_target(graph, sub_ty, &sub.name, std::iter::empty()).is_err();
             let via = stuck
                 .then(|| {
-                    self.sg.resolvers_of(sub_ty, &sub.name).into_iter().find(|g| {
-                        *g != graph && self.sg.can_resolve(ty, &field.name, *g) && self.reachable(graph, *g, ty)
-                    })
+                    self.resolvers_of(sub_ty, &sub.name)
+                        .into_iter()
+                        .find(|g| *g != graph && self.can_resolve(ty, &field.name, *g) && self.reachable(graph, *g, ty))
                 })
                 .flatten();
             match via {
@@ -715,7 +729,7 @@ impl Planner<'_> {
                     continue;
                 }
                 let provided_here = provided.and_then(|p| self.provided_sub(p, object, &field.name));
-                if provided_here.is_some() || self.sg.can_resolve(object, &field.name, graph) {
+                if provided_here.is_some() || self.can_resolve(object, &field.name, graph) {
                     if !field.selections.is_empty() {
                         let own = self.sg.field_in_graph(object, &field.name, graph).and_then(|f| f.provides.as_ref());
                         total += self.cost(graph, &field.ty, &field.selections, provided_here.or(own), depth + 1)?;

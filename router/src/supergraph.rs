@@ -44,6 +44,10 @@ pub struct FieldInGraph {
     pub external: bool,
     /// Present only so that keys and requirements resolve: another graph overrides it.
     pub used_overridden: bool,
+    /// This graph takes the field over from another (`override:`).
+    pub overrides: bool,
+    /// A progressive override (`overrideLabel`, e.g. `percent(25)`): the overriding graph's entry
+    /// is in force while the label is active, the original graph's while it is not.
     pub override_label: Option<String>,
     /// The field's named type in this subgraph, when it differs from the supergraph's
     /// (`@join__field(type:)`, e.g. an object where the supergraph has a union).
@@ -75,6 +79,7 @@ pub struct Supergraph {
     fields: HashMap<(Name, Name), HashMap<GraphId, FieldInGraph>>,
     /// abstract type → graph → its possible object types in that graph.
     possible: HashMap<Name, HashMap<GraphId, Vec<Name>>>,
+    labels: Vec<String>,
 }
 
 impl std::fmt::Debug for Supergraph {
@@ -183,6 +188,7 @@ impl Supergraph {
                         provides: parse("provides")?,
                         external: arg_bool(d, "external").unwrap_or(false),
                         used_overridden: arg_bool(d, "usedOverridden").unwrap_or(false),
+                        overrides: arg_str(d, "override").is_some(),
                         override_label: arg_str(d, "overrideLabel").map(str::to_owned),
                         type_string: arg_str(d, "type").map(str::to_owned),
                         type_name: arg_str(d, "type")
@@ -214,7 +220,11 @@ impl Supergraph {
         }
         let api = crate::api_schema::derive(&schema)?;
         let api_implementers = api.implementers_map();
-        Ok(Self { schema, api, api_implementers, graphs, types, fields, possible })
+        let mut labels: Vec<String> =
+            fields.values().flat_map(|g| g.values()).filter_map(|f| f.override_label.clone()).collect();
+        labels.sort();
+        labels.dedup();
+        Ok(Self { schema, api, api_implementers, graphs, types, fields, possible, labels })
     }
 
     /// Whether `graph` has the type.
@@ -243,27 +253,41 @@ impl Supergraph {
         self.fields.get(&key)
     }
 
-    /// Whether `graph` can resolve `ty.field` itself (not external, not overridden away).
+    /// Whether `graph` can resolve `ty.field` itself (not external, not overridden away), with
+    /// no progressive-override label active.
     pub fn can_resolve(&self, ty: &str, field: &str, graph: GraphId) -> bool {
+        self.can_resolve_with(ty, field, graph, &Labels::default())
+    }
+
+    /// [`can_resolve`](Self::can_resolve) for a request with these active override labels.
+    pub fn can_resolve_with(&self, ty: &str, field: &str, graph: GraphId, labels: &Labels) -> bool {
         if field.starts_with("__") {
             return true;
         }
         match self.field_entries(ty, field) {
-            Some(entries) => entries.get(&graph).is_some_and(|f| !f.external && !f.used_overridden),
+            Some(entries) => entries.get(&graph).is_some_and(|f| in_force(f, labels)),
             None => self.type_in_graph(ty, graph),
         }
     }
 
     /// Graphs that can resolve `ty.field`, in a stable order.
     pub fn resolvers_of(&self, ty: &str, field: &str) -> Vec<GraphId> {
+        self.resolvers_of_with(ty, field, &Labels::default())
+    }
+
+    /// [`resolvers_of`](Self::resolvers_of) for a request with these active override labels.
+    pub fn resolvers_of_with(&self, ty: &str, field: &str, labels: &Labels) -> Vec<GraphId> {
         let mut graphs: Vec<GraphId> = match self.field_entries(ty, field) {
-            Some(entries) => {
-                entries.iter().filter(|(_, f)| !f.external && !f.used_overridden).map(|(g, _)| *g).collect()
-            }
+            Some(entries) => entries.iter().filter(|(_, f)| in_force(f, labels)).map(|(g, _)| *g).collect(),
             None => self.graphs_of_type(ty),
         };
         graphs.sort_unstable();
         graphs
+    }
+
+    /// Every progressive-override label of the supergraph.
+    pub fn override_labels(&self) -> &[String] {
+        &self.labels
     }
 
     /// The object types a value of abstract type `ty` may have when it comes from `graph`.
@@ -331,6 +355,27 @@ fn field_type_name(schema: &Schema, ty: &Name, field: &Name, directive_argument:
         return ty.clone();
     }
     schema.type_field(ty, field).map(|f| f.ty.inner_named_type().clone()).unwrap_or_else(|_| ty.clone())
+}
+
+/// The progressive-override labels active for one request.
+pub type Labels = std::collections::BTreeSet<String>;
+
+/// Whether a subgraph's `@join__field` entry resolves the field, given the active labels.
+fn in_force(f: &FieldInGraph, labels: &Labels) -> bool {
+    if f.external {
+        return false;
+    }
+    match &f.override_label {
+        None => !f.used_overridden,
+        Some(label) if f.overrides => labels.contains(label),
+        Some(label) => !labels.contains(label),
+    }
+}
+
+/// The share of requests a `percent(n)` label is active for; other labels are never active.
+pub fn label_percent(label: &str) -> Option<f64> {
+    let inner = label.strip_prefix("percent(")?.strip_suffix(')')?;
+    inner.trim().parse::<f64>().ok().filter(|p| (0.0..=100.0).contains(p))
 }
 
 fn is_machinery(name: &str) -> bool {

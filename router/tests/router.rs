@@ -216,3 +216,34 @@ async fn subgraph_error_messages_are_masked_unless_exposed() {
     let body = run(&exposed, "{ products { id reviews { stars } } }").await;
     assert_eq!(body["errors"][0]["message"], "stars unavailable");
 }
+
+#[tokio::test]
+async fn progressive_override_labels_route_a_share_of_requests_to_the_overriding_subgraph() {
+    let sdl = format!(
+        r#"
+schema @link(url: "https://specs.apollo.dev/link/v1.0") @link(url: "https://specs.apollo.dev/join/v0.5", for: EXECUTION) {{ query: Query }}
+{JOIN}
+enum join__Graph {{
+  OLD @join__graph(name: "old", url: "http://127.0.0.1:1/old")
+  NEW @join__graph(name: "new", url: "http://127.0.0.1:1/new")
+}}
+type Query @join__type(graph: OLD) @join__type(graph: NEW) {{
+  always: String @join__field(graph: NEW, override: "old", overrideLabel: "percent(100)") @join__field(graph: OLD, overrideLabel: "percent(100)")
+  never: String @join__field(graph: NEW, override: "old", overrideLabel: "percent(0)") @join__field(graph: OLD, overrideLabel: "percent(0)")
+}}
+"#
+    );
+    let router = Router::new(
+        Supergraph::parse(&sdl).expect("valid"),
+        RouterConfig { expose_query_plan: true, ..Default::default() },
+    );
+    let plan_of = |query: &'static str| {
+        let router = &router;
+        async move {
+            let request = GraphqlRequest { query: query.into(), ..Default::default() };
+            router.execute(request, &Forwarded::default(), true).await.body["extensions"]["queryPlan"]["nodes"][0]["serviceName"].clone()
+        }
+    };
+    assert_eq!(plan_of("{ always }").await, "new");
+    assert_eq!(plan_of("{ never }").await, "old");
+}

@@ -59,3 +59,25 @@ fn a_field_resolved_by_two_subgraphs_must_be_shareable() {
     assert_eq!(loaded.graphs.len(), 2);
     assert!(supergraph.contains("@join__type(graph: A, key: \"id\")"), "{supergraph}");
 }
+
+#[test]
+fn a_progressive_override_keeps_the_original_subgraph_with_the_label() {
+    let sdl = |name: &str, extra: &str| SubgraphSdl {
+        name: name.into(),
+        url: format!("http://{name}"),
+        sdl: format!(
+            r#"extend schema @link(url: "https://specs.apollo.dev/federation/v2.7", import: ["@key", "@override"])
+               type Query {{ t: T }} type T @key(fields: "id") {{ id: ID! price: Int {extra} }}"#
+        ),
+    };
+    let old = sdl("old", "");
+    let mut new = sdl("new", r#"@override(from: "old", label: "percent(25)")"#);
+    new.sdl = new.sdl.replace("type Query { t: T } ", "");
+    let supergraph = compose(&[old, new]).expect("composes");
+    assert!(supergraph.contains(r#"@join__field(graph: OLD, overrideLabel: "percent(25)")"#), "{supergraph}");
+    assert!(
+        supergraph.contains(r#"@join__field(graph: NEW, override: "old", overrideLabel: "percent(25)")"#),
+        "{supergraph}"
+    );
+    router::Supergraph::parse(&supergraph).expect("loads");
+}
