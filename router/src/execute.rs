@@ -114,7 +114,7 @@ impl Executor {
             match &node.entity {
                 None => self.root_fetch(sg, node, variables, forwarded, &state).await,
                 Some(_) => self.entity_fetch(sg, node, variables, forwarded, &state).await,
-            };
+            }
             // Children find their objects in the merged data; with none, they send nothing.
             join_all(node.children.iter().map(|c| self.run_node(sg, c, variables, forwarded, state.clone()))).await;
             join_all(node.after.iter().map(|c| self.run_node(sg, c, variables, forwarded, state.clone()))).await;
@@ -157,7 +157,7 @@ impl Executor {
         variables: &Map<String, Value>,
         forwarded: &Forwarded,
         state: &Mutex<State>,
-    ) -> bool {
+    ) {
         let result = self.call(sg, node, Self::subgraph_variables(node, variables), forwarded).await;
         let mut state = state.lock().unwrap_or_else(|p| p.into_inner());
         match result {
@@ -168,13 +168,10 @@ impl Executor {
                 if let Some(mut data) = body.get_mut("data").map(Value::take).filter(Value::is_object) {
                     unalias(&mut data, &node.renames);
                     deep_merge(&mut state.data, data);
-                    return true;
                 }
-                false
             }
             Err(message) => {
                 state.errors.push(self.request_failed(&sg.graphs[node.graph].name, message, None));
-                false
             }
         }
     }
@@ -186,8 +183,8 @@ impl Executor {
         variables: &Map<String, Value>,
         forwarded: &Forwarded,
         state: &Mutex<State>,
-    ) -> bool {
-        let Some(entity) = &node.entity else { return false };
+    ) {
+        let Some(entity) = &node.entity else { return };
         // Collect the objects and their representations (deduplicated).
         let (representations, targets) = {
             let state = state.lock().unwrap_or_else(|p| p.into_inner());
@@ -220,7 +217,7 @@ impl Executor {
             (representations, targets)
         };
         if representations.is_empty() {
-            return false;
+            return;
         }
         let mut vars = Self::subgraph_variables(node, variables);
         vars.insert("representations".into(), Value::Array(representations));
@@ -232,7 +229,7 @@ impl Executor {
             Err(message) => {
                 let path = targets.first().and_then(|t| t.first()).map(|p| path_json(p));
                 state.errors.push(self.request_failed(name, message, path));
-                return false;
+                return;
             }
         };
         if let Some(Value::Array(errors)) = body.get_mut("errors").map(Value::take) {
@@ -242,7 +239,7 @@ impl Executor {
             }
         }
         let entities = body.get_mut("data").and_then(|d| d.get_mut("_entities")).map(Value::take);
-        let Some(Value::Array(entities)) = entities else { return false };
+        let Some(Value::Array(entities)) = entities else { return };
         let as_interface = sg.is_abstract(&entity.entity);
         for (i, mut entity_value) in entities.into_iter().enumerate() {
             let Some(positions) = targets.get(i) else { break };
@@ -265,7 +262,6 @@ impl Executor {
                 }
             }
         }
-        true
     }
 }
 

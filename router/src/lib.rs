@@ -226,10 +226,13 @@ impl Router {
         operation: &apollo_compiler::executable::Operation,
         variables: &Map<String, Value>,
     ) -> Option<Value> {
-        let wants = operation.selection_set.selections.iter().any(|s| {
-            s.as_field().is_some_and(|f| f.name == "__schema" || f.name == "__type")
-                || !matches!(s, apollo_compiler::executable::Selection::Field(_))
-        });
+        // Only root fields written directly are answered (fragments at the root are normalised
+        // away before planning and would need the same treatment).
+        let wants = operation
+            .selection_set
+            .selections
+            .iter()
+            .any(|s| s.as_field().is_some_and(|f| f.name == "__schema" || f.name == "__type"));
         if !wants {
             return None;
         }

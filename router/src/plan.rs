@@ -95,8 +95,7 @@ fn err(coordinate: impl Into<String>, reason: impl Into<String>) -> PlanError {
     PlanError { coordinate: coordinate.into(), reason: reason.into() }
 }
 
-fn typename_field(parent: &Name) -> Selection {
-    let _ = parent;
+fn typename_field() -> Selection {
     Selection::Field(Field {
         alias: None,
         name: Name::new("__typename").expect("valid name"),
@@ -208,7 +207,7 @@ impl Planner<'_> {
         if remote.is_empty() {
             return Ok(local);
         }
-        local.push(typename_field(ty));
+        local.push(typename_field());
         for ((target, entity), fields) in remote {
             self.entity_jump(graph, target, &entity, ty, fields, path, draft, &mut local)?;
         }
@@ -281,7 +280,7 @@ impl Planner<'_> {
                             self.walk(graph, &sub_ty, &kept, &sub_path, sub_provided, draft)?
                         };
                         if narrowed.is_some() && !field.selections.is_empty() {
-                            selections.push(typename_field(&sub_ty));
+                            selections.push(typename_field());
                         }
                         local.push(Selection::Field(Field { selections, ..field.clone() }));
                     } else {
@@ -320,7 +319,7 @@ impl Planner<'_> {
         provided: Option<&FieldSet>,
         draft: &mut Draft,
     ) -> Result<Vec<Selection>, PlanError> {
-        let mut local = vec![typename_field(ty)];
+        let mut local = vec![typename_field()];
         for object in self.sg.possible_types_in(ty, graph) {
             let applicable = self.applicable_to(&object, selections);
             if applicable.is_empty() {
@@ -648,7 +647,7 @@ impl Planner<'_> {
             }
         }
         if kept.is_empty() {
-            kept.push(typename_field(sub_ty));
+            kept.push(typename_field());
         }
         let moved = moved.into_iter().map(|(g, selections)| (g, Field { selections, ..field.clone() })).collect();
         (kept, moved)

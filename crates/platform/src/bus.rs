@@ -135,6 +135,15 @@ impl SubscriptionHandle {
     }
 }
 
+/// Metrics common to both buses: consumed count and lag (now − the event's time).
+pub(crate) fn record_consumed(queue: &str, event: &EventEnvelope, took: std::time::Duration) {
+    let lag = (chrono::Utc::now() - event.occurred_at).num_milliseconds().max(0) as f64 / 1000.0;
+    metrics::counter!("events_consumed_total", "queue" => queue.to_owned(), "type" => event.event_type.clone())
+        .increment(1);
+    metrics::gauge!("consumer_lag_seconds", "queue" => queue.to_owned()).set(lag);
+    metrics::histogram!("event_handler_duration_seconds", "queue" => queue.to_owned()).record(took.as_secs_f64());
+}
+
 /// Opens the bus named by `AMQP_URL`: `memory:` for in-process, `amqp://…` for RabbitMQ.
 pub fn open(url: &str, prefetch: u16) -> Arc<dyn EventBus> {
     if url.starts_with("memory:") { Arc::new(MemoryBus::new()) } else { Arc::new(RabbitBus::new(url, prefetch)) }

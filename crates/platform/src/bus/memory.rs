@@ -62,7 +62,7 @@ impl EventBus for MemoryBus {
                     self.dead_letters.lock().unwrap_or_else(|p| p.into_inner()).push(letter);
                 }
             }
-            super::rabbit::record_consumed(&subscription.queue, event, started.elapsed());
+            super::record_consumed(&subscription.queue, event, started.elapsed());
         }
         Ok(())
     }

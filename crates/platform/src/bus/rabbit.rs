@@ -27,7 +27,7 @@ use lapin::types::{AMQPValue, FieldTable, LongString, ShortString};
 use lapin::{BasicProperties, Channel, Connection, ConnectionProperties, ExchangeKind};
 use tokio::sync::Mutex;
 
-use super::{BusError, EventBus, HandlerError, Subscription, SubscriptionHandle, exchange_of};
+use super::{BusError, EventBus, HandlerError, Subscription, SubscriptionHandle, exchange_of, record_consumed};
 use crate::shutdown::Shutdown;
 
 /// How many deliveries a message gets before it is dead-lettered (crash loops included).
@@ -221,15 +221,6 @@ async fn schedule_retry(
         return Err(BusError::Unroutable);
     }
     Ok(())
-}
-
-/// Metrics common to both buses: consumed count and lag (now − the event's time).
-pub(crate) fn record_consumed(queue: &str, event: &EventEnvelope, took: Duration) {
-    let lag = (chrono::Utc::now() - event.occurred_at).num_milliseconds().max(0) as f64 / 1000.0;
-    metrics::counter!("events_consumed_total", "queue" => queue.to_owned(), "type" => event.event_type.clone())
-        .increment(1);
-    metrics::gauge!("consumer_lag_seconds", "queue" => queue.to_owned()).set(lag);
-    metrics::histogram!("event_handler_duration_seconds", "queue" => queue.to_owned()).record(took.as_secs_f64());
 }
 
 fn properties_of(event: &EventEnvelope) -> BasicProperties {
