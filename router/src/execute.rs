@@ -9,9 +9,28 @@ use std::time::Duration;
 use futures_util::future::{BoxFuture, join_all};
 use serde_json::{Map, Value, json};
 
+use crate::config::{Protocol, RouterConfig, SubgraphSettings};
 use crate::fieldset::{FieldSet, FieldSetItem};
 use crate::plan::{FetchNode, Plan};
 use crate::supergraph::Supergraph;
+
+/// A pooled client for one subgraph. HTTP/2 is cleartext with prior knowledge (h2c): every
+/// request shares one multiplexed connection; HTTP/1.1 keeps a pool of connections alive.
+fn subgraph_client(settings: &SubgraphSettings) -> reqwest::Client {
+    let builder = reqwest::Client::builder()
+        .timeout(settings.timeout)
+        .connect_timeout(settings.timeout.min(Duration::from_secs(5)))
+        .pool_idle_timeout(Duration::from_secs(60))
+        .tcp_nodelay(true);
+    let builder = match settings.protocol {
+        Protocol::Http1 => builder.http1_only(),
+        Protocol::Http2 => builder
+            .http2_prior_knowledge()
+            .http2_keep_alive_interval(Duration::from_secs(30))
+            .http2_keep_alive_while_idle(true),
+    };
+    builder.build().expect("an HTTP client without TLS builds")
+}
 
 /// What a client request carries to every subgraph.
 #[derive(Clone, Default)]
@@ -20,7 +39,8 @@ pub struct Forwarded {
 }
 
 pub struct Executor {
-    client: reqwest::Client,
+    /// One pooled client per subgraph (by graph index): each has its own timeout and protocol.
+    clients: Vec<reqwest::Client>,
     expose_errors: bool,
 }
 
@@ -38,13 +58,9 @@ enum Step {
 }
 
 impl Executor {
-    pub fn new(timeout: Duration, expose_errors: bool) -> Self {
-        let client = reqwest::Client::builder()
-            .timeout(timeout)
-            .pool_idle_timeout(Duration::from_secs(60))
-            .build()
-            .expect("an HTTP client without TLS builds");
-        Self { client, expose_errors }
+    pub fn new(supergraph: &Supergraph, config: &RouterConfig) -> Self {
+        let clients = supergraph.graphs.iter().map(|graph| subgraph_client(config.subgraph(&graph.name))).collect();
+        Self { clients, expose_errors: config.expose_subgraph_errors }
     }
 
     /// The error for a subgraph that could not be asked (down, timed out, not GraphQL).
@@ -134,7 +150,7 @@ impl Executor {
     ) -> Result<Value, String> {
         let graph = &sg.graphs[node.graph];
         let mut request =
-            self.client.post(&graph.url).json(&json!({ "query": node.operation, "variables": variables }));
+            self.clients[node.graph].post(&graph.url).json(&json!({ "query": node.operation, "variables": variables }));
         for (name, value) in &forwarded.headers {
             request = request.header(name, value);
         }

@@ -6,6 +6,7 @@
 
 pub mod api_schema;
 pub mod compose;
+pub mod config;
 pub mod execute;
 pub mod fieldset;
 pub mod http;
@@ -16,42 +17,16 @@ pub mod supergraph;
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
 
 use apollo_compiler::ExecutableDocument;
 use apollo_compiler::validation::Valid;
 use serde_json::{Map, Value, json};
 
+pub use crate::config::RouterConfig;
 use crate::execute::{Executor, Forwarded};
 use crate::operation::{Operation, RequestError};
 use crate::plan::Plan;
 pub use crate::supergraph::Supergraph;
-
-/// Router settings.
-#[derive(Debug, Clone)]
-pub struct RouterConfig {
-    /// How long one subgraph request may take.
-    pub subgraph_timeout: Duration,
-    /// Request headers forwarded to subgraphs (lower case); `authorization` by default.
-    pub forward_headers: Vec<String>,
-    /// Whether `x-query-plan: true` returns the plan in `extensions.queryPlan`.
-    pub expose_query_plan: bool,
-    /// Whether subgraph error messages reach clients; masked by default (code and path kept).
-    pub expose_subgraph_errors: bool,
-    pub body_limit_bytes: usize,
-}
-
-impl Default for RouterConfig {
-    fn default() -> Self {
-        Self {
-            subgraph_timeout: Duration::from_secs(30),
-            forward_headers: vec!["authorization".into()],
-            expose_query_plan: false,
-            expose_subgraph_errors: false,
-            body_limit_bytes: 2 * 1024 * 1024,
-        }
-    }
-}
 
 /// A request as the router reads it from HTTP.
 #[derive(Debug, Clone, Default)]
@@ -92,10 +67,16 @@ pub struct Router {
 const CACHE_CAPACITY: usize = 2_000;
 
 impl Router {
-    pub fn new(supergraph: Supergraph, config: RouterConfig) -> Self {
+    /// A router for `supergraph`; the config's subgraph URLs replace the supergraph's.
+    pub fn new(mut supergraph: Supergraph, config: RouterConfig) -> Self {
+        for graph in &mut supergraph.graphs {
+            if let Some(url) = config.subgraph_urls.get(&graph.name) {
+                graph.url.clone_from(url);
+            }
+        }
         Self {
+            executor: Executor::new(&supergraph, &config),
             supergraph: Arc::new(supergraph),
-            executor: Executor::new(config.subgraph_timeout, config.expose_subgraph_errors),
             config,
             documents: Mutex::new(HashMap::new()),
         }

@@ -14,21 +14,58 @@ static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 #[derive(Parser)]
 #[command(name = "edustream-router", version, about = "A Federation v2 router")]
 struct Cli {
-    /// The supergraph SDL.
-    #[arg(long, env = "SUPERGRAPH", required_unless_present = "compose")]
+    /// A YAML config file (see the README); flags and `ROUTER_*` variables override it.
+    #[arg(long, env = "ROUTER_CONFIG")]
+    config: Option<std::path::PathBuf>,
+    /// The supergraph SDL (or `supergraph:` in the config, or `ROUTER_SUPERGRAPH`).
+    #[arg(long)]
     supergraph: Option<std::path::PathBuf>,
     /// Compose the supergraph at start from a JSON list of `{name, url, sdl}` (a file or an http URL).
     #[arg(long, conflicts_with = "supergraph")]
     compose: Option<String>,
-    /// Where to listen.
-    #[arg(long, env = "LISTEN_ADDR", default_value = "127.0.0.1:4000")]
-    listen: std::net::SocketAddr,
+    /// Where to listen (default 127.0.0.1:4000).
+    #[arg(long)]
+    listen: Option<std::net::SocketAddr>,
     /// Return the query plan in `extensions` when a request sends `x-query-plan: true`.
-    #[arg(long, env = "ROUTER_EXPOSE_QUERY_PLAN")]
+    #[arg(long)]
     expose_query_plan: bool,
     /// Show subgraph error messages to clients (masked by default; codes and paths are kept).
-    #[arg(long, env = "ROUTER_EXPOSE_SUBGRAPH_ERRORS")]
+    #[arg(long)]
     expose_subgraph_errors: bool,
+    /// A request header to forward to subgraphs (repeatable; replaces the configured list).
+    #[arg(long = "forward-header", value_name = "NAME")]
+    forward_headers: Vec<String>,
+    /// A subgraph URL replacing the supergraph's: `name=http://host:port/graphql` (repeatable).
+    #[arg(long = "subgraph-url", value_name = "NAME=URL")]
+    subgraph_urls: Vec<String>,
+}
+
+impl Cli {
+    /// Defaults, then the YAML file, then `ROUTER_*` variables, then flags.
+    fn config(&self) -> anyhow::Result<router::RouterConfig> {
+        let env = |name: &str| std::env::var(name).ok();
+        let mut config = match &self.config {
+            Some(path) => router::RouterConfig::from_yaml_file(path, &env)?,
+            None => router::RouterConfig::default(),
+        };
+        config.apply_env(&env)?;
+        if let Some(path) = &self.supergraph {
+            config.supergraph = Some(path.clone());
+        }
+        if let Some(listen) = self.listen {
+            config.listen = listen;
+        }
+        config.expose_query_plan |= self.expose_query_plan;
+        config.expose_subgraph_errors |= self.expose_subgraph_errors;
+        if !self.forward_headers.is_empty() {
+            config.forward_headers = router::config::header_list(self.forward_headers.iter().map(String::as_str))?;
+        }
+        for pair in &self.subgraph_urls {
+            let (name, url) = router::config::subgraph_url(pair)?;
+            config.subgraph_urls.insert(name, url);
+        }
+        Ok(config)
+    }
 }
 
 #[tokio::main]
@@ -37,21 +74,27 @@ async fn main() -> anyhow::Result<()> {
         .with_env_filter(tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()))
         .init();
     let cli = Cli::parse();
-    let sdl = match (&cli.supergraph, &cli.compose) {
-        (Some(path), _) => std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?,
-        (None, Some(source)) => compose_from(source).await?,
-        (None, None) => anyhow::bail!("give --supergraph or --compose"),
+    let config = cli.config()?;
+    let sdl = match (&config.supergraph, &cli.compose) {
+        (_, Some(source)) => compose_from(source).await?,
+        (Some(path), None) => std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?,
+        (None, None) => anyhow::bail!("give --supergraph (or `supergraph:` in the config) or --compose"),
     };
     let supergraph = router::Supergraph::parse(&sdl)?;
-    let config = router::RouterConfig {
-        expose_query_plan: cli.expose_query_plan,
-        expose_subgraph_errors: cli.expose_subgraph_errors,
-        ..Default::default()
-    };
+    let unknown: Vec<&String> = config
+        .subgraph_urls
+        .keys()
+        .chain(config.subgraphs.keys())
+        .filter(|name| !supergraph.graphs.iter().any(|g| &g.name == *name))
+        .collect();
+    if !unknown.is_empty() {
+        let known: Vec<&str> = supergraph.graphs.iter().map(|g| g.name.as_str()).collect();
+        anyhow::bail!("the config names subgraphs the supergraph does not have: {unknown:?} (it has {known:?})");
+    }
+    let listen = config.listen;
     let router = Arc::new(router::Router::new(supergraph, config));
-    let listener =
-        tokio::net::TcpListener::bind(cli.listen).await.with_context(|| format!("binding {}", cli.listen))?;
-    tracing::info!(addr = %cli.listen, "router listening on /graphql");
+    let listener = tokio::net::TcpListener::bind(listen).await.with_context(|| format!("binding {listen}"))?;
+    tracing::info!(addr = %listen, "router listening on /graphql");
     router::serve(router, listener, shutdown_signal()).await?;
     Ok(())
 }

@@ -247,3 +247,72 @@ type Query @join__type(graph: OLD) @join__type(graph: NEW) {{
     assert_eq!(plan_of("{ always }").await, "new");
     assert_eq!(plan_of("{ never }").await, "old");
 }
+
+mod transport {
+    use std::time::Duration;
+
+    use axum::http::Version;
+    use router::config::{Protocol, SubgraphSettings};
+
+    use super::*;
+
+    /// A config naming subgraph `reviews` for HTTP/2 and forwarding two headers, served over HTTP.
+    async fn serve(config: RouterConfig, sdl: &str) -> String {
+        let router = Router::new(Supergraph::parse(sdl).expect("valid"), config);
+        let app = router::http::routes(Arc::new(router));
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("binds");
+        let addr = listener.local_addr().expect("address");
+        tokio::spawn(async move { axum::serve(listener, app).await });
+        format!("http://{addr}/graphql")
+    }
+
+    #[tokio::test]
+    async fn subgraphs_get_their_protocol_and_the_configured_headers_only() {
+        let recorded = Arc::new(Recorded::default());
+        let base = mock_subgraphs(recorded.clone()).await;
+        let mut config = RouterConfig {
+            forward_headers: router::config::header_list(["Authorization", "X-Tenant"]).expect("valid"),
+            ..Default::default()
+        };
+        config
+            .subgraphs
+            .insert("reviews".into(), SubgraphSettings { timeout: Duration::from_secs(5), protocol: Protocol::Http2 });
+        let url = serve(config, &supergraph(&base)).await;
+        let body: Value = reqwest::Client::new()
+            .post(&url)
+            .header("authorization", "Bearer t")
+            .header("x-tenant", "acme")
+            .header("x-secret", "not forwarded")
+            .json(&json!({ "query": "{ products { id score } }" }))
+            .send()
+            .await
+            .expect("sent")
+            .json()
+            .await
+            .expect("json");
+        assert_eq!(body["data"]["products"][0]["score"], 10, "{body}");
+        let products = recorded.transport("products");
+        let reviews = recorded.transport("reviews");
+        assert_eq!(products[0].0, Version::HTTP_11);
+        assert_eq!(reviews[0].0, Version::HTTP_2);
+        for (_, headers) in products.iter().chain(&reviews) {
+            assert_eq!(headers["authorization"], "Bearer t");
+            assert_eq!(headers["x-tenant"], "acme");
+            assert!(headers.get("x-secret").is_none());
+        }
+    }
+
+    #[tokio::test]
+    async fn configured_subgraph_urls_replace_the_supergraphs() {
+        let recorded = Arc::new(Recorded::default());
+        let base = mock_subgraphs(recorded.clone()).await;
+        // The supergraph points products at a closed port; the config points it back.
+        let sdl = supergraph(&base).replace(&format!("{base}/products"), "http://127.0.0.1:1/products");
+        let mut config = RouterConfig::default();
+        config.subgraph_urls.insert("products".into(), format!("{base}/products"));
+        let router = Router::new(Supergraph::parse(&sdl).expect("valid"), config);
+        let body = run(&router, "{ products { id } }").await;
+        assert_eq!(body["data"]["products"][0]["id"], "p1", "{body}");
+        assert_eq!(recorded.count("products"), 1);
+    }
+}

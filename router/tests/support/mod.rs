@@ -5,6 +5,7 @@ use std::sync::{Arc, Mutex};
 
 use axum::Json;
 use axum::extract::State;
+use axum::http::{HeaderMap, Version};
 use axum::routing::post;
 use serde_json::{Value, json};
 
@@ -55,9 +56,25 @@ type Review @join__type(graph: REVIEWS) {{
 #[derive(Default)]
 pub struct Recorded {
     pub requests: Mutex<Vec<(String, Value)>>,
+    /// The HTTP version and headers of each request, in arrival order.
+    pub transport: Mutex<Vec<(String, Version, HeaderMap)>>,
 }
 
 impl Recorded {
+    fn note(&self, subgraph: &str, version: Version, headers: HeaderMap) {
+        self.transport.lock().expect("not poisoned").push((subgraph.into(), version, headers));
+    }
+
+    pub fn transport(&self, subgraph: &str) -> Vec<(Version, HeaderMap)> {
+        self.transport
+            .lock()
+            .expect("not poisoned")
+            .iter()
+            .filter(|(s, _, _)| s == subgraph)
+            .map(|(_, v, h)| (*v, h.clone()))
+            .collect()
+    }
+
     pub fn count(&self, subgraph: &str) -> usize {
         self.requests.lock().expect("not poisoned").iter().filter(|(s, _)| s == subgraph).count()
     }
@@ -73,7 +90,13 @@ impl Recorded {
     }
 }
 
-async fn products(State(recorded): State<Arc<Recorded>>, Json(body): Json<Value>) -> Json<Value> {
+async fn products(
+    State(recorded): State<Arc<Recorded>>,
+    version: Version,
+    headers: HeaderMap,
+    Json(body): Json<Value>,
+) -> Json<Value> {
+    recorded.note("products", version, headers);
     let aliased = body["query"].as_str().is_some_and(|q| q.contains("key: id"));
     recorded.requests.lock().expect("not poisoned").push(("products".into(), body));
     // p1 appears twice: the reviews subgraph must get its representation once.
@@ -90,7 +113,13 @@ async fn products(State(recorded): State<Arc<Recorded>>, Json(body): Json<Value>
     Json(json!({ "data": { "products": products } }))
 }
 
-async fn reviews(State(recorded): State<Arc<Recorded>>, Json(body): Json<Value>) -> Json<Value> {
+async fn reviews(
+    State(recorded): State<Arc<Recorded>>,
+    version: Version,
+    headers: HeaderMap,
+    Json(body): Json<Value>,
+) -> Json<Value> {
+    recorded.note("reviews", version, headers);
     recorded.requests.lock().expect("not poisoned").push(("reviews".into(), body.clone()));
     let representations = body["variables"]["representations"].as_array().cloned().unwrap_or_default();
     let entities: Vec<Value> = representations

@@ -1,0 +1,518 @@
+//! Router settings: defaults, then a YAML file, then environment variables, then flags.
+//!
+//! The YAML file may reference the environment with `${NAME}` or `${NAME:-default}`, so secrets
+//! and per-deployment addresses stay out of it. Unknown keys are errors, located by line, so a
+//! typo never silently keeps a default.
+//!
+//! ```yaml
+//! listen: 0.0.0.0:4000
+//! supergraph: supergraph.graphql
+//! headers:
+//!   forward: [authorization, accept-language]
+//! subgraphs:
+//!   all: { timeout: 30s, protocol: http1 }
+//!   identity: { url: "${IDENTITY_URL:-http://identity:8001/graphql}", timeout: 5s, protocol: http2 }
+//! query_plan: { expose: false }
+//! subgraph_errors: { expose: false }
+//! limits: { body_bytes: 2097152 }
+//! ```
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use serde::Deserialize;
+
+/// How the router talks to a subgraph.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Protocol {
+    /// HTTP/1.1 with a pool of kept-alive connections.
+    #[default]
+    Http1,
+    /// HTTP/2 over cleartext with prior knowledge (h2c): one multiplexed connection. Only for
+    /// subgraphs that speak HTTP/2 (hyper/axum, Go's h2c, Envoy sidecars).
+    Http2,
+}
+
+/// Settings of the subgraph client, for all subgraphs or for one.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SubgraphSettings {
+    /// How long one subgraph request may take, connection included.
+    pub timeout: Duration,
+    pub protocol: Protocol,
+}
+
+impl Default for SubgraphSettings {
+    fn default() -> Self {
+        Self { timeout: Duration::from_secs(30), protocol: Protocol::Http1 }
+    }
+}
+
+/// Router settings.
+#[derive(Debug, Clone)]
+pub struct RouterConfig {
+    pub listen: SocketAddr,
+    /// The supergraph file, when one is configured (the binary may also compose at start).
+    pub supergraph: Option<PathBuf>,
+    /// Client settings for subgraphs without their own entry.
+    pub subgraph_defaults: SubgraphSettings,
+    /// Per-subgraph settings, by the subgraph's name in the supergraph.
+    pub subgraphs: HashMap<String, SubgraphSettings>,
+    /// Per-subgraph URLs replacing the supergraph's (deployments address services differently).
+    pub subgraph_urls: HashMap<String, String>,
+    /// Request headers forwarded to subgraphs (lower case); `authorization` by default.
+    pub forward_headers: Vec<String>,
+    /// Whether `x-query-plan: true` returns the plan in `extensions.queryPlan`.
+    pub expose_query_plan: bool,
+    /// Whether subgraph error messages reach clients; masked by default (code and path kept).
+    pub expose_subgraph_errors: bool,
+    pub body_limit_bytes: usize,
+}
+
+impl Default for RouterConfig {
+    fn default() -> Self {
+        Self {
+            listen: SocketAddr::from(([127, 0, 0, 1], 4000)),
+            supergraph: None,
+            subgraph_defaults: SubgraphSettings::default(),
+            subgraphs: HashMap::new(),
+            subgraph_urls: HashMap::new(),
+            forward_headers: vec!["authorization".into()],
+            expose_query_plan: false,
+            expose_subgraph_errors: false,
+            body_limit_bytes: 2 * 1024 * 1024,
+        }
+    }
+}
+
+impl RouterConfig {
+    /// The client settings of one subgraph.
+    pub fn subgraph(&self, name: &str) -> &SubgraphSettings {
+        self.subgraphs.get(name).unwrap_or(&self.subgraph_defaults)
+    }
+
+    /// Reads a YAML file over the defaults.
+    pub fn from_yaml_file(path: &Path, env: &dyn Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
+        let text = std::fs::read_to_string(path)
+            .map_err(|e| ConfigError(format!("cannot read the router config {}: {e}", path.display())))?;
+        Self::from_yaml(&text, env).map_err(|e| ConfigError(format!("{}: {}", path.display(), e.0)))
+    }
+
+    /// Parses YAML text over the defaults; `env` answers `${NAME}` references.
+    pub fn from_yaml(text: &str, env: &dyn Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
+        // Parsed first, expanded in string values after: comments and keys are left alone.
+        let mut value: yaml_serde::Value = yaml_serde::from_str(text).map_err(|e| ConfigError(e.to_string()))?;
+        if value.is_null() {
+            return File::default().into_config();
+        }
+        expand_strings(&mut value, env)?;
+        let file: File = yaml_serde::from_value(value).map_err(|e| ConfigError(e.to_string()))?;
+        file.into_config()
+    }
+
+    /// Applies the `ROUTER_*` environment variables (see the README's table), over the file.
+    pub fn apply_env(&mut self, env: &dyn Fn(&str) -> Option<String>) -> Result<(), ConfigError> {
+        let var = |name: &str| env(name).filter(|v| !v.trim().is_empty());
+        if let Some(v) = var("ROUTER_LISTEN") {
+            self.listen =
+                v.trim().parse().map_err(|_| ConfigError(format!("ROUTER_LISTEN: `{v}` is not host:port")))?;
+        }
+        if let Some(v) = var("ROUTER_SUPERGRAPH") {
+            self.supergraph = Some(PathBuf::from(v));
+        }
+        if let Some(v) = var("ROUTER_SUBGRAPH_TIMEOUT") {
+            self.subgraph_defaults.timeout =
+                parse_duration(&v).map_err(|e| ConfigError(format!("ROUTER_SUBGRAPH_TIMEOUT: {e}")))?;
+        }
+        if let Some(v) = var("ROUTER_FORWARD_HEADERS") {
+            self.forward_headers = header_list(v.split(','))?;
+        }
+        if let Some(v) = var("ROUTER_SUBGRAPH_URLS") {
+            for pair in v.split(',').filter(|p| !p.trim().is_empty()) {
+                let (name, url) =
+                    subgraph_url(pair).map_err(|e| ConfigError(format!("ROUTER_SUBGRAPH_URLS: {}", e.0)))?;
+                self.subgraph_urls.insert(name, url);
+            }
+        }
+        if let Some(v) = var("ROUTER_EXPOSE_QUERY_PLAN") {
+            self.expose_query_plan = parse_bool("ROUTER_EXPOSE_QUERY_PLAN", &v)?;
+        }
+        if let Some(v) = var("ROUTER_EXPOSE_SUBGRAPH_ERRORS") {
+            self.expose_subgraph_errors = parse_bool("ROUTER_EXPOSE_SUBGRAPH_ERRORS", &v)?;
+        }
+        if let Some(v) = var("ROUTER_BODY_LIMIT_BYTES") {
+            self.body_limit_bytes = v
+                .trim()
+                .parse()
+                .ok()
+                .filter(|n| *n > 0)
+                .ok_or_else(|| ConfigError(format!("ROUTER_BODY_LIMIT_BYTES: `{v}` is not a positive number")))?;
+        }
+        Ok(())
+    }
+}
+
+/// A configuration error, phrased for the operator.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{0}")]
+pub struct ConfigError(pub String);
+
+/// `name=url`, as flags and `ROUTER_SUBGRAPH_URLS` give subgraph URLs.
+pub fn subgraph_url(pair: &str) -> Result<(String, String), ConfigError> {
+    let (name, url) = pair.split_once('=').ok_or_else(|| ConfigError(format!("`{pair}` is not name=url")))?;
+    let (name, url) = (name.trim(), url.trim());
+    if name.is_empty() || !(url.starts_with("http://") || url.starts_with("https://")) {
+        return Err(ConfigError(format!("`{pair}` is not name=http(s)://…")));
+    }
+    Ok((name.to_owned(), url.to_owned()))
+}
+
+/// Header names, validated and lower-cased.
+pub fn header_list<'a>(names: impl IntoIterator<Item = &'a str>) -> Result<Vec<String>, ConfigError> {
+    let mut out = Vec::new();
+    for name in names.into_iter().map(str::trim).filter(|n| !n.is_empty()) {
+        let lower = name.to_ascii_lowercase();
+        if reqwest::header::HeaderName::from_bytes(lower.as_bytes()).is_err() {
+            return Err(ConfigError(format!("`{name}` is not a valid header name")));
+        }
+        if HOP_BY_HOP.contains(&lower.as_str()) {
+            return Err(ConfigError(format!(
+                "`{name}` describes the client's connection or body and cannot be forwarded"
+            )));
+        }
+        if !out.contains(&lower) {
+            out.push(lower);
+        }
+    }
+    Ok(out)
+}
+
+/// Headers that belong to one hop (or to the body the router re-encodes): forwarding them would
+/// corrupt the subgraph request.
+const HOP_BY_HOP: &[&str] = &[
+    "connection",
+    "keep-alive",
+    "proxy-authenticate",
+    "proxy-authorization",
+    "te",
+    "trailer",
+    "transfer-encoding",
+    "upgrade",
+    "content-length",
+    "content-type",
+    "content-encoding",
+    "accept-encoding",
+    "host",
+];
+
+fn parse_bool(name: &str, value: &str) -> Result<bool, ConfigError> {
+    match value.trim().to_ascii_lowercase().as_str() {
+        "1" | "true" | "yes" | "on" => Ok(true),
+        "0" | "false" | "no" | "off" => Ok(false),
+        _ => Err(ConfigError(format!("{name}: `{value}` is not true or false"))),
+    }
+}
+
+/// `250ms`, `5s`, `2m`; a bare number is seconds.
+pub fn parse_duration(text: &str) -> Result<Duration, String> {
+    let text = text.trim();
+    let split = text.find(|c: char| !c.is_ascii_digit()).unwrap_or(text.len());
+    let (number, unit) = text.split_at(split);
+    let n: u64 = number.parse().map_err(|_| format!("`{text}` is not a duration such as 500ms, 5s or 2m"))?;
+    let duration = match unit.trim() {
+        "ms" => Duration::from_millis(n),
+        "" | "s" => Duration::from_secs(n),
+        "m" => Duration::from_secs(n * 60),
+        _ => return Err(format!("`{text}` is not a duration such as 500ms, 5s or 2m")),
+    };
+    if duration.is_zero() {
+        return Err(format!("`{text}`: a timeout must be longer than zero"));
+    }
+    Ok(duration)
+}
+
+fn expand_strings(value: &mut yaml_serde::Value, env: &dyn Fn(&str) -> Option<String>) -> Result<(), ConfigError> {
+    match value {
+        yaml_serde::Value::String(s) if s.contains('$') => {
+            let expanded = expand_env(s, env)?;
+            // `body_bytes: ${LIMIT}` becomes the number (or boolean) the variable holds.
+            *value = match yaml_serde::from_str::<yaml_serde::Value>(&expanded) {
+                Ok(scalar @ (yaml_serde::Value::Number(_) | yaml_serde::Value::Bool(_)))
+                    if s.trim().starts_with("${") =>
+                {
+                    scalar
+                }
+                _ => yaml_serde::Value::String(expanded),
+            };
+        }
+        yaml_serde::Value::Sequence(items) => {
+            for item in items {
+                expand_strings(item, env)?;
+            }
+        }
+        yaml_serde::Value::Mapping(map) => {
+            for (_, item) in map.iter_mut() {
+                expand_strings(item, env)?;
+            }
+        }
+        yaml_serde::Value::Tagged(tagged) => expand_strings(&mut tagged.value, env)?,
+        _ => {}
+    }
+    Ok(())
+}
+
+/// Replaces `${NAME}` and `${NAME:-default}`; `$$` is a literal `$`. A reference to an unset
+/// variable without a default is an error naming it.
+fn expand_env(text: &str, env: &dyn Fn(&str) -> Option<String>) -> Result<String, ConfigError> {
+    let mut out = String::with_capacity(text.len());
+    let mut rest = text;
+    while let Some(at) = rest.find('$') {
+        out.push_str(&rest[..at]);
+        let after = &rest[at + 1..];
+        if let Some(tail) = after.strip_prefix('$') {
+            out.push('$');
+            rest = tail;
+        } else if let Some(inner) = after.strip_prefix('{') {
+            let end = inner.find('}').ok_or_else(|| ConfigError("an unclosed `${` in the router config".into()))?;
+            let reference = &inner[..end];
+            let (name, default) = match reference.split_once(":-") {
+                Some((name, default)) => (name, Some(default)),
+                None => (reference, None),
+            };
+            if name.is_empty() || !name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') {
+                return Err(ConfigError(format!("`${{{reference}}}` is not a variable reference")));
+            }
+            match (env(name).filter(|v| !v.is_empty()), default) {
+                (Some(value), _) => out.push_str(&value),
+                (None, Some(default)) => out.push_str(default),
+                (None, None) => {
+                    return Err(ConfigError(format!("the router config uses ${{{name}}}, which is not set")));
+                }
+            }
+            rest = &inner[end + 1..];
+        } else {
+            out.push('$');
+            rest = after;
+        }
+    }
+    out.push_str(rest);
+    Ok(out)
+}
+
+/// The YAML file's shape.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct File {
+    listen: Option<String>,
+    supergraph: Option<PathBuf>,
+    #[serde(default)]
+    headers: HeadersSection,
+    #[serde(default)]
+    subgraphs: HashMap<String, SubgraphSection>,
+    #[serde(default)]
+    query_plan: ExposeSection,
+    #[serde(default)]
+    subgraph_errors: ExposeSection,
+    #[serde(default)]
+    limits: LimitsSection,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct HeadersSection {
+    forward: Option<Vec<String>>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct SubgraphSection {
+    url: Option<String>,
+    timeout: Option<String>,
+    protocol: Option<Protocol>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ExposeSection {
+    #[serde(default)]
+    expose: bool,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct LimitsSection {
+    body_bytes: Option<usize>,
+}
+
+impl File {
+    fn into_config(self) -> Result<RouterConfig, ConfigError> {
+        let mut config = RouterConfig::default();
+        if let Some(listen) = self.listen {
+            config.listen =
+                listen.trim().parse().map_err(|_| ConfigError(format!("listen: `{listen}` is not host:port")))?;
+        }
+        config.supergraph = self.supergraph;
+        if let Some(forward) = self.headers.forward {
+            config.forward_headers = header_list(forward.iter().map(String::as_str))
+                .map_err(|e| ConfigError(format!("headers.forward: {}", e.0)))?;
+        }
+        let mut sections = self.subgraphs;
+        if let Some(all) = sections.remove("all") {
+            if all.url.is_some() {
+                return Err(ConfigError("subgraphs.all: `url` belongs to one subgraph, not to all".into()));
+            }
+            config.subgraph_defaults = all.settings("all", &SubgraphSettings::default())?;
+        }
+        for (name, section) in sections {
+            if let Some(url) = &section.url {
+                let (_, url) = subgraph_url(&format!("{name}={url}"))
+                    .map_err(|e| ConfigError(format!("subgraphs.{name}.url: {}", e.0)))?;
+                config.subgraph_urls.insert(name.clone(), url);
+            }
+            let settings = section.settings(&name, &config.subgraph_defaults)?;
+            config.subgraphs.insert(name, settings);
+        }
+        config.expose_query_plan = self.query_plan.expose;
+        config.expose_subgraph_errors = self.subgraph_errors.expose;
+        if let Some(bytes) = self.limits.body_bytes {
+            if bytes == 0 {
+                return Err(ConfigError("limits.body_bytes must be positive".into()));
+            }
+            config.body_limit_bytes = bytes;
+        }
+        Ok(config)
+    }
+}
+
+impl SubgraphSection {
+    fn settings(&self, name: &str, base: &SubgraphSettings) -> Result<SubgraphSettings, ConfigError> {
+        let timeout = match &self.timeout {
+            Some(t) => parse_duration(t).map_err(|e| ConfigError(format!("subgraphs.{name}.timeout: {e}")))?,
+            None => base.timeout,
+        };
+        Ok(SubgraphSettings { timeout, protocol: self.protocol.unwrap_or(base.protocol) })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn no_env(_: &str) -> Option<String> {
+        None
+    }
+
+    #[test]
+    fn an_empty_file_gives_the_defaults() {
+        let config = RouterConfig::from_yaml("", &no_env).expect("valid");
+        assert_eq!(config.listen, RouterConfig::default().listen);
+        assert_eq!(config.forward_headers, vec!["authorization".to_owned()]);
+        assert_eq!(config.subgraph("any"), &SubgraphSettings::default());
+    }
+
+    #[test]
+    fn the_file_sets_every_section() {
+        let yaml = r#"
+listen: 0.0.0.0:4100
+supergraph: sg.graphql
+headers: { forward: [Authorization, Accept-Language, authorization] }
+subgraphs:
+  all: { timeout: 10s }
+  identity: { url: "http://identity:8001/graphql", protocol: http2 }
+  review: { timeout: 250ms }
+query_plan: { expose: true }
+subgraph_errors: { expose: true }
+limits: { body_bytes: 1024 }
+"#;
+        let config = RouterConfig::from_yaml(yaml, &no_env).expect("valid");
+        assert_eq!(config.listen.to_string(), "0.0.0.0:4100");
+        assert_eq!(config.supergraph.as_deref(), Some(Path::new("sg.graphql")));
+        assert_eq!(config.forward_headers, vec!["authorization".to_owned(), "accept-language".to_owned()]);
+        assert_eq!(config.subgraph("other").timeout, Duration::from_secs(10));
+        assert_eq!(
+            config.subgraph("identity"),
+            &SubgraphSettings { timeout: Duration::from_secs(10), protocol: Protocol::Http2 }
+        );
+        assert_eq!(config.subgraph("review").timeout, Duration::from_millis(250));
+        assert_eq!(config.subgraph_urls["identity"], "http://identity:8001/graphql");
+        assert!(config.expose_query_plan && config.expose_subgraph_errors);
+        assert_eq!(config.body_limit_bytes, 1024);
+    }
+
+    #[test]
+    fn the_documented_example_file_is_valid() {
+        let config =
+            RouterConfig::from_yaml(include_str!("../../deploy/router.yaml"), &no_env).expect("deploy/router.yaml");
+        assert_eq!(config.listen.to_string(), "0.0.0.0:4000");
+        assert_eq!(config.subgraph("identity").protocol, Protocol::Http2);
+        assert_eq!(config.subgraph_urls["identity"], "http://identity:8001/graphql");
+    }
+
+    #[test]
+    fn environment_references_are_expanded() {
+        let env = |name: &str| (name == "PORT").then(|| "4321".to_owned());
+        let config = RouterConfig::from_yaml(
+            "# ${COMMENTS} are not expanded\nlisten: 127.0.0.1:${PORT}\nsupergraph: ${SG:-a.graphql}\nlimits: { body_bytes: '${PORT}' }\nquery_plan: { expose: '${YES:-true}' }",
+            &env,
+        )
+        .expect("valid");
+        assert_eq!(config.body_limit_bytes, 4321);
+        assert!(config.expose_query_plan);
+        assert_eq!(config.listen.port(), 4321);
+        assert_eq!(config.supergraph.as_deref(), Some(Path::new("a.graphql")));
+        let error = RouterConfig::from_yaml("listen: ${MISSING}", &no_env).expect_err("unset");
+        assert!(error.0.contains("MISSING"), "{error}");
+        assert_eq!(expand_env("cost: $$5 and $x", &no_env).expect("valid"), "cost: $5 and $x");
+    }
+
+    #[test]
+    fn mistakes_are_refused_with_their_place() {
+        let cases = [
+            ("listen: nowhere", "listen"),
+            ("lisen: 127.0.0.1:1", "unknown field `lisen`"),
+            ("subgraphs: { a: { timeout: soon } }", "subgraphs.a.timeout"),
+            ("subgraphs: { a: { timeout: 0s } }", "longer than zero"),
+            ("subgraphs: { a: { protocol: http3 } }", "http3"),
+            ("subgraphs: { a: { url: ftp://x } }", "subgraphs.a.url"),
+            ("subgraphs: { all: { url: http://x } }", "subgraphs.all"),
+            ("headers: { forward: [content-length] }", "cannot be forwarded"),
+            ("headers: { forward: ['bad header'] }", "not a valid header name"),
+            ("limits: { body_bytes: 0 }", "body_bytes"),
+        ];
+        for (yaml, expected) in cases {
+            let error = RouterConfig::from_yaml(yaml, &no_env).expect_err(yaml);
+            assert!(error.0.contains(expected), "{yaml}: {error}");
+        }
+    }
+
+    #[test]
+    fn environment_variables_override_the_file() {
+        let mut config =
+            RouterConfig::from_yaml("listen: 127.0.0.1:1\nquery_plan: { expose: true }", &no_env).expect("valid");
+        let env = |name: &str| {
+            Some(
+                match name {
+                    "ROUTER_LISTEN" => "127.0.0.1:2",
+                    "ROUTER_EXPOSE_QUERY_PLAN" => "false",
+                    "ROUTER_FORWARD_HEADERS" => "Authorization, X-Request-Id",
+                    "ROUTER_SUBGRAPH_TIMEOUT" => "3s",
+                    "ROUTER_SUBGRAPH_URLS" => "identity=http://id/graphql,review=http://rv/graphql",
+                    _ => return None,
+                }
+                .to_owned(),
+            )
+        };
+        config.apply_env(&env).expect("valid");
+        assert_eq!(config.listen.port(), 2);
+        assert!(!config.expose_query_plan);
+        assert_eq!(config.forward_headers, vec!["authorization".to_owned(), "x-request-id".to_owned()]);
+        assert_eq!(config.subgraph_defaults.timeout, Duration::from_secs(3));
+        assert_eq!(config.subgraph_urls.len(), 2);
+        let bad = |name: &'static str, value: &'static str| move |n: &str| (n == name).then(|| value.to_owned());
+        assert!(config.apply_env(&bad("ROUTER_EXPOSE_QUERY_PLAN", "maybe")).is_err());
+        assert!(config.apply_env(&bad("ROUTER_BODY_LIMIT_BYTES", "-1")).is_err());
+        assert!(config.apply_env(&bad("ROUTER_SUBGRAPH_URLS", "identity")).is_err());
+    }
+}
