@@ -72,6 +72,7 @@ enum BenchTarget {
 #[derive(Clone, Copy, ValueEnum)]
 enum Context {
     Identity,
+    Tutoring,
 }
 
 #[tokio::main]
@@ -84,8 +85,17 @@ async fn main() -> anyhow::Result<()> {
             platform::telemetry::init_tracing(config.common.log_format);
             identity::run(config, Shutdown::on_signals()).await
         }
+        Command::Subgraph { name: Context::Tutoring } => {
+            let config = tutoring::TutoringConfig::from_env(&Env::process())?;
+            platform::telemetry::init_tracing(config.common.log_format);
+            tutoring::run(config, Shutdown::on_signals()).await
+        }
         Command::Schema { name: Context::Identity } => {
             print!("{}", identity::schema::sdl());
+            Ok(())
+        }
+        Command::Schema { name: Context::Tutoring } => {
+            print!("{}", tutoring::schema::sdl());
             Ok(())
         }
         Command::Bench { target: BenchTarget::Me { url, requests, concurrency } } => {
@@ -106,11 +116,18 @@ async fn main() -> anyhow::Result<()> {
 
 /// The contexts built into this binary, at their dev-stack URLs.
 fn built_in_subgraphs() -> Vec<router::compose::SubgraphSdl> {
-    vec![router::compose::SubgraphSdl {
-        name: "identity".into(),
-        url: format!("http://127.0.0.1:{}/graphql", identity::config::DEFAULT_PORT),
-        sdl: identity::schema::sdl(),
-    }]
+    vec![
+        router::compose::SubgraphSdl {
+            name: "identity".into(),
+            url: format!("http://127.0.0.1:{}/graphql", identity::config::DEFAULT_PORT),
+            sdl: identity::schema::sdl(),
+        },
+        router::compose::SubgraphSdl {
+            name: "tutoring".into(),
+            url: format!("http://127.0.0.1:{}/graphql", tutoring::config::DEFAULT_PORT),
+            sdl: tutoring::schema::sdl(),
+        },
+    ]
 }
 
 async fn compose(out: &std::path::Path, live: &[String], files: &[String], stdout: bool) -> anyhow::Result<()> {
@@ -174,13 +191,27 @@ async fn dev(data_dir: &str, host: &str) -> anyhow::Result<()> {
     let listener =
         tokio::net::TcpListener::bind(identity_addr).await.with_context(|| format!("binding {identity_addr}"))?;
     let identity = identity::build(&identity_config, bus.clone(), &shutdown).await?;
+    // In one process the other contexts check tokens with identity's keys directly (no JWKS fetch).
+    let verifier = identity.verifier.clone();
     let grace = identity_config.common.shutdown_grace;
     let identity_task = tokio::spawn(identity.serve(listener, shutdown.clone(), grace));
 
+    let tutoring_env = env
+        .clone()
+        .with("DATABASE_URL", format!("sqlite:{data_dir}/tutoring.db"))
+        .with("LISTEN_ADDR", format!("{host}:{}", tutoring::config::DEFAULT_PORT));
+    let tutoring_config = tutoring::TutoringConfig::from_env(&tutoring_env)?;
+    let tutoring_addr = tutoring_config.common.listen_addr;
+    let listener =
+        tokio::net::TcpListener::bind(tutoring_addr).await.with_context(|| format!("binding {tutoring_addr}"))?;
+    let tutoring = tutoring::build(&tutoring_config, bus.clone(), verifier, &shutdown).await?;
+    let tutoring_task = tokio::spawn(tutoring.serve(listener, shutdown.clone(), tutoring_config.common.shutdown_grace));
+
     // The router, in front of the subgraphs, with the committed supergraph pointed at them.
-    let supergraph = SUPERGRAPH.replace("http://127.0.0.1:8001/graphql", &format!("http://{identity_addr}/graphql"));
-    let supergraph = router::Supergraph::parse(&supergraph).context("the committed supergraph.graphql")?;
-    let router_config = router::RouterConfig { expose_subgraph_errors: true, ..Default::default() };
+    let supergraph = router::Supergraph::parse(SUPERGRAPH).context("the committed supergraph.graphql")?;
+    let mut router_config = router::RouterConfig { expose_subgraph_errors: true, ..Default::default() };
+    router_config.subgraph_urls.insert("identity".into(), format!("http://{identity_addr}/graphql"));
+    router_config.subgraph_urls.insert("tutoring".into(), format!("http://{tutoring_addr}/graphql"));
     let router = Arc::new(router::Router::new(supergraph, router_config));
     let router_addr: std::net::SocketAddr = format!("{host}:4000").parse().context("router address")?;
     let router_listener =
@@ -191,9 +222,11 @@ async fn dev(data_dir: &str, host: &str) -> anyhow::Result<()> {
     println!("EduStream dev stack (SQLite under {data_dir}/, in-process event bus)");
     println!("  router    http://{router_addr}/graphql   (one endpoint for the whole graph)");
     println!("  identity  http://{identity_addr}/graphql   JWKS http://{identity_addr}/.well-known/jwks.json");
+    println!("  tutoring  http://{tutoring_addr}/graphql");
     println!("Press Ctrl-C to stop.");
 
     router_task.await.context("router task")?.context("router server")?;
     identity_task.await.context("identity task")??;
+    tutoring_task.await.context("tutoring task")??;
     Ok(())
 }

@@ -8,7 +8,10 @@ use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
+pub mod booking;
 pub mod identity;
+pub mod review;
+pub mod tutoring;
 
 /// An event as it travels: metadata plus a JSON payload.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

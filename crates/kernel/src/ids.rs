@@ -59,6 +59,18 @@ id_type!(
     /// A user of the platform, owned by the identity context.
     UserId
 );
+id_type!(
+    /// A tutor profile, owned by the tutoring context.
+    TutorId
+);
+id_type!(
+    /// A booking, owned by the booking context.
+    BookingId
+);
+id_type!(
+    /// A review, owned by the review context.
+    ReviewId
+);
 
 #[cfg(test)]
 mod tests {

@@ -1,1 +1,100 @@
-//! The tutoring context: not built yet (see its issue). The directory exists so the workspace layout is settled.
+//! The tutoring context: tutor profiles, weekly availability and bookable slots, pricing,
+//! search and the rating projection. A federated subgraph (port 8002) owning `Tutor` and
+//! contributing `User.tutorProfile`; publishes `tutoring.*` events and consumes identity's,
+//! booking's and review's.
+
+pub mod config;
+pub mod domain;
+pub mod error;
+pub mod events;
+pub mod schema;
+pub mod service;
+pub mod store;
+
+use std::sync::Arc;
+
+use anyhow::Context as _;
+use axum::Router;
+use platform::bus::{EventBus, SubscriptionHandle};
+use platform::db::{Db, Migrations};
+use platform::http::{GraphqlOptions, Readiness, graphql_routes, operations_routes, with_limits};
+use platform::outbox::Relay;
+use platform::{Shutdown, TokenVerifier};
+use tokio::task::JoinHandle;
+
+pub use config::TutoringConfig;
+use service::TutoringService;
+
+pub static MIGRATIONS: Migrations =
+    Migrations { postgres: &sqlx::migrate!("./migrations/postgres"), sqlite: &sqlx::migrate!("./migrations/sqlite") };
+
+/// A built tutoring service, ready to be served.
+pub struct Tutoring {
+    pub router: Router,
+    pub service: Arc<TutoringService>,
+    pub db: Db,
+    background: Vec<JoinHandle<()>>,
+    consumers: Vec<SubscriptionHandle>,
+}
+
+/// Opens the database, starts the outbox relay and the consumers, and builds the router.
+/// `verifier` checks access tokens (identity's keys: JWKS in production, shared in-process
+/// when embedded).
+pub async fn build(
+    config: &TutoringConfig,
+    bus: Arc<dyn EventBus>,
+    verifier: TokenVerifier,
+    shutdown: &Shutdown,
+) -> anyhow::Result<Tutoring> {
+    let db = Db::connect(&config.common.database_url, MIGRATIONS).await.context("tutoring database")?;
+    let store = store::for_db(&db);
+    let service = Arc::new(TutoringService::new(store.clone()));
+
+    let relay = Relay::new(db.clone(), bus.clone(), "tutoring");
+    let background = vec![tokio::spawn(relay.run(shutdown.clone()))];
+    let mut consumers = Vec::new();
+    for subscription in events::subscriptions(store) {
+        let queue = subscription.queue.clone();
+        consumers
+            .push(bus.subscribe(subscription, shutdown.clone()).await.with_context(|| format!("subscribing {queue}"))?);
+    }
+
+    let options = GraphqlOptions { verifier: Some(verifier), trust_forwarded_for: false };
+    let router = graphql_routes(schema::build(Some(service.clone())), options)
+        .merge(operations_routes(Readiness { db: db.clone(), bus }));
+    let router = with_limits(router, config.common.body_limit_bytes);
+    Ok(Tutoring { router, service, db, background, consumers })
+}
+
+impl Tutoring {
+    /// Serves until shutdown, then stops the consumers and background loops and closes the database.
+    pub async fn serve(
+        self,
+        listener: tokio::net::TcpListener,
+        shutdown: Shutdown,
+        grace: std::time::Duration,
+    ) -> anyhow::Result<()> {
+        platform::http::serve(listener, self.router, shutdown, grace).await.context("tutoring server")?;
+        for consumer in self.consumers {
+            consumer.stop().await;
+        }
+        for task in self.background {
+            let _ = task.await;
+        }
+        self.db.close().await;
+        Ok(())
+    }
+}
+
+/// Runs tutoring as its own process: bus from `AMQP_URL`, tokens checked against `JWKS_URL`.
+pub async fn run(config: TutoringConfig, shutdown: Shutdown) -> anyhow::Result<()> {
+    let bus = platform::bus::open(&config.common.amqp_url, config.common.prefetch);
+    let verifier = TokenVerifier::from_jwks(&config.common.jwt)
+        .context("tutoring needs JWKS_URL (identity's /.well-known/jwks.json) to check access tokens")?;
+    let tutoring = build(&config, bus, verifier, &shutdown).await?;
+    let listener = tokio::net::TcpListener::bind(config.common.listen_addr)
+        .await
+        .with_context(|| format!("binding {}", config.common.listen_addr))?;
+    tracing::info!(addr = %config.common.listen_addr, "tutoring listening: /graphql, /health/ready, /metrics");
+    tutoring.serve(listener, shutdown, config.common.shutdown_grace).await
+}
