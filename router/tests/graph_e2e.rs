@@ -1,5 +1,6 @@
 //! End to end across EduStream subgraphs: the router, with the committed supergraph, in front
-//! of the real identity and tutoring services sharing an in-process bus.
+//! of the real identity, tutoring and review services sharing an in-process bus (so events flow
+//! between the contexts as they do in production).
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -11,6 +12,7 @@ use serde_json::{Value, json};
 
 struct Graph {
     router: String,
+    bus: Arc<MemoryBus>,
     client: reqwest::Client,
     shutdown: Shutdown,
     _dir: tempfile::TempDir,
@@ -52,26 +54,54 @@ async fn start() -> Graph {
         ("DATABASE_URL", platform::db::testing::fresh_database_url(&tutoring_dir).await.as_str()),
         ("AMQP_URL", "memory:"),
     ]);
+    let tutoring_config = tutoring::TutoringConfig::from_env(&tutoring_env).expect("config");
     let tutoring =
-        tutoring::build(&tutoring::TutoringConfig::from_env(&tutoring_env).expect("config"), bus, verifier, &shutdown)
-            .await
-            .expect("tutoring builds");
+        tutoring::build(&tutoring_config, bus.clone(), verifier.clone(), &shutdown).await.expect("tutoring builds");
     let (listener, tutoring_addr) = listen().await;
     tokio::spawn(tutoring.serve(listener, shutdown.clone(), Duration::from_secs(1)));
+
+    let review_dir = dir.path().join("review");
+    std::fs::create_dir_all(&review_dir).expect("dir");
+    let review_env = Env::from_pairs([
+        ("DATABASE_URL", platform::db::testing::fresh_database_url(&review_dir).await.as_str()),
+        ("AMQP_URL", "memory:"),
+    ]);
+    let review_config = review::ReviewConfig::from_env(&review_env).expect("config");
+    let review = review::build(&review_config, bus.clone(), verifier, &shutdown).await.expect("review builds");
+    let (listener, review_addr) = listen().await;
+    tokio::spawn(review.serve(listener, shutdown.clone(), Duration::from_secs(1)));
 
     let committed =
         std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../supergraph.graphql")).expect("reads");
     let mut config = RouterConfig::default();
     config.subgraph_urls.insert("identity".into(), format!("http://{identity_addr}/graphql"));
     config.subgraph_urls.insert("tutoring".into(), format!("http://{tutoring_addr}/graphql"));
+    config.subgraph_urls.insert("review".into(), format!("http://{review_addr}/graphql"));
+    // Our subgraphs speak cleartext HTTP/2 too: tutoring is called over it.
+    let http2 = router::config::SubgraphSettings { protocol: router::config::Protocol::Http2, ..Default::default() };
+    config.subgraphs.insert("tutoring".into(), http2);
     let router = Arc::new(Router::new(Supergraph::parse(&committed).expect("valid supergraph"), config));
     let (listener, router_addr) = listen().await;
     let stop = shutdown.clone();
     tokio::spawn(router::serve(router, listener, async move { stop.wait().await }));
-    Graph { router: format!("http://{router_addr}/graphql"), client: reqwest::Client::new(), shutdown, _dir: dir }
+    Graph { router: format!("http://{router_addr}/graphql"), bus, client: reqwest::Client::new(), shutdown, _dir: dir }
 }
 
 impl Graph {
+    /// Registers through the router; returns (user id, access token).
+    async fn register(&self, email: &str, first_name: &str, role: &str) -> (String, String) {
+        let body = self
+            .gql(
+                "mutation($i: RegisterInput!) { register(input: $i) { accessToken user { id } } }",
+                json!({ "i": { "email": email, "password": "correct horse battery", "firstName": first_name,
+                               "lastName": "Tester", "role": role } }),
+                None,
+            )
+            .await;
+        let token = body["data"]["register"]["accessToken"].as_str().unwrap_or_else(|| panic!("{body}")).to_owned();
+        (body["data"]["register"]["user"]["id"].as_str().expect("id").to_owned(), token)
+    }
+
     async fn gql(&self, query: &str, variables: Value, token: Option<&str>) -> Value {
         let mut request = self.client.post(&self.router).json(&json!({ "query": query, "variables": variables }));
         if let Some(token) = token {
@@ -136,4 +166,55 @@ async fn one_query_spans_identity_and_tutoring_in_both_directions() {
     // Errors keep their codes through the router.
     let body = graph.gql(create, json!({}), Some(&token)).await;
     assert_eq!(body["errors"][0]["extensions"]["code"], "CONFLICT", "{body}");
+}
+
+#[tokio::test]
+async fn a_tutor_with_names_subjects_pricing_rating_and_latest_reviews_in_one_query() {
+    use platform::bus::EventBus as _;
+    let graph = start().await;
+    let (_, tutor_token) = graph.register("alan@example.org", "Alan", "TUTOR").await;
+    let (student_id, student_token) = graph.register("joan@example.org", "Joan", "STUDENT").await;
+    let create = "mutation { createTutorProfile(input: { bio: \"Computability\", timeZone: \"Europe/London\", subjects: [{ name: \"Logic\", level: EXPERT }] }) { id } }";
+    let body = graph.gql(create, json!({}), Some(&tutor_token)).await;
+    let tutor_id = body["data"]["createTutorProfile"]["id"].as_str().unwrap_or_else(|| panic!("{body}")).to_owned();
+    let pricing = "mutation { updatePricing(input: { currency: \"GBP\", options: [{ kind: HOURLY, amountMinor: 5000 }] }) { id } }";
+    assert!(graph.gql(pricing, json!({}), Some(&tutor_token)).await["data"]["updatePricing"].is_object());
+
+    // Booking's part (its context comes with its own issue): the session took place.
+    let slot = kernel::events::booking::BookedSlot {
+        booking_id: uuid::Uuid::now_v7().to_string(),
+        tutor_id: tutor_id.clone(),
+        student_id,
+        starts_at: chrono::Utc::now() - chrono::Duration::hours(2),
+        ends_at: chrono::Utc::now() - chrono::Duration::hours(1),
+    };
+    let completed =
+        kernel::EventEnvelope::wrap(&kernel::events::booking::BookingCompleted { slot: slot.clone() }, None);
+    graph.bus.publish(&completed).await.expect("delivered");
+    let review =
+        "mutation($b: ID!) { createReview(input: { bookingId: $b, rating: 5, comment: \"Brilliant\" }) { id } }";
+    let body = graph.gql(review, json!({ "b": slot.booking_id }), Some(&student_token)).await;
+    assert!(body["data"]["createReview"]["id"].is_string(), "{body}");
+
+    // review → outbox → bus → tutoring's rating projection: wait (bounded) until it shows.
+    let query = "query($id: ID!) { tutor(id: $id) { user { profile { firstName lastName } } subjects { name level } pricing { lowestHourly { amountMinor currency } } rating { average count } reviews(first: 5) { edges { node { rating comment student { profile { firstName } } } } } } }";
+    let mut body = Value::Null;
+    for _ in 0..200 {
+        body = graph.gql(query, json!({ "id": tutor_id }), None).await;
+        if body["data"]["tutor"]["rating"]["count"] == 1 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+    assert_eq!(
+        body["data"]["tutor"],
+        json!({
+            "user": { "profile": { "firstName": "Alan", "lastName": "Tester" } },
+            "subjects": [{ "name": "logic", "level": "EXPERT" }],
+            "pricing": { "lowestHourly": { "amountMinor": 5000, "currency": "GBP" } },
+            "rating": { "average": 5.0, "count": 1 },
+            "reviews": { "edges": [{ "node": { "rating": 5, "comment": "Brilliant", "student": { "profile": { "firstName": "Joan" } } } }] }
+        }),
+        "{body}"
+    );
 }

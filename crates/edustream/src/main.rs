@@ -4,6 +4,7 @@
 use std::sync::Arc;
 
 mod bench;
+mod bench_search;
 
 use anyhow::Context as _;
 use clap::{Parser, Subcommand, ValueEnum};
@@ -67,12 +68,24 @@ enum BenchTarget {
         #[arg(long, default_value_t = 32)]
         concurrency: usize,
     },
+    /// Tutor search latency over generated tutors (SQLite in a temporary directory unless
+    /// --database-url names a PostgreSQL database).
+    TutorSearch {
+        #[arg(long, default_value_t = 100_000)]
+        tutors: usize,
+        /// Requests per query shape.
+        #[arg(long, default_value_t = 300)]
+        requests: usize,
+        #[arg(long)]
+        database_url: Option<String>,
+    },
 }
 
 #[derive(Clone, Copy, ValueEnum)]
 enum Context {
     Identity,
     Tutoring,
+    Review,
 }
 
 #[tokio::main]
@@ -90,6 +103,15 @@ async fn main() -> anyhow::Result<()> {
             platform::telemetry::init_tracing(config.common.log_format);
             tutoring::run(config, Shutdown::on_signals()).await
         }
+        Command::Subgraph { name: Context::Review } => {
+            let config = review::ReviewConfig::from_env(&Env::process())?;
+            platform::telemetry::init_tracing(config.common.log_format);
+            review::run(config, Shutdown::on_signals()).await
+        }
+        Command::Schema { name: Context::Review } => {
+            print!("{}", review::schema::sdl());
+            Ok(())
+        }
         Command::Schema { name: Context::Identity } => {
             print!("{}", identity::schema::sdl());
             Ok(())
@@ -100,6 +122,9 @@ async fn main() -> anyhow::Result<()> {
         }
         Command::Bench { target: BenchTarget::Me { url, requests, concurrency } } => {
             bench::me(bench::Options { url, requests, concurrency }).await
+        }
+        Command::Bench { target: BenchTarget::TutorSearch { tutors, requests, database_url } } => {
+            bench_search::tutor_search(bench_search::Options { tutors, requests, database_url }).await
         }
         Command::Compose { out, subgraphs, files, stdout } => compose(&out, &subgraphs, &files, stdout).await,
         Command::Keygen => {
@@ -126,6 +151,11 @@ fn built_in_subgraphs() -> Vec<router::compose::SubgraphSdl> {
             name: "tutoring".into(),
             url: format!("http://127.0.0.1:{}/graphql", tutoring::config::DEFAULT_PORT),
             sdl: tutoring::schema::sdl(),
+        },
+        router::compose::SubgraphSdl {
+            name: "review".into(),
+            url: format!("http://127.0.0.1:{}/graphql", review::config::DEFAULT_PORT),
+            sdl: review::schema::sdl(),
         },
     ]
 }
@@ -204,14 +234,28 @@ async fn dev(data_dir: &str, host: &str) -> anyhow::Result<()> {
     let tutoring_addr = tutoring_config.common.listen_addr;
     let listener =
         tokio::net::TcpListener::bind(tutoring_addr).await.with_context(|| format!("binding {tutoring_addr}"))?;
-    let tutoring = tutoring::build(&tutoring_config, bus.clone(), verifier, &shutdown).await?;
+    let tutoring = tutoring::build(&tutoring_config, bus.clone(), verifier.clone(), &shutdown).await?;
     let tutoring_task = tokio::spawn(tutoring.serve(listener, shutdown.clone(), tutoring_config.common.shutdown_grace));
+
+    let review_env = env
+        .clone()
+        .with("DATABASE_URL", format!("sqlite:{data_dir}/review.db"))
+        .with("LISTEN_ADDR", format!("{host}:{}", review::config::DEFAULT_PORT));
+    let review_config = review::ReviewConfig::from_env(&review_env)?;
+    let review_addr = review_config.common.listen_addr;
+    let listener =
+        tokio::net::TcpListener::bind(review_addr).await.with_context(|| format!("binding {review_addr}"))?;
+    let review = review::build(&review_config, bus.clone(), verifier, &shutdown).await?;
+    let review_task = tokio::spawn(review.serve(listener, shutdown.clone(), review_config.common.shutdown_grace));
 
     // The router, in front of the subgraphs, with the committed supergraph pointed at them.
     let supergraph = router::Supergraph::parse(SUPERGRAPH).context("the committed supergraph.graphql")?;
     let mut router_config = router::RouterConfig { expose_subgraph_errors: true, ..Default::default() };
     router_config.subgraph_urls.insert("identity".into(), format!("http://{identity_addr}/graphql"));
     router_config.subgraph_urls.insert("tutoring".into(), format!("http://{tutoring_addr}/graphql"));
+    router_config.subgraph_urls.insert("review".into(), format!("http://{review_addr}/graphql"));
+    // Our subgraphs speak cleartext HTTP/2: one multiplexed connection each.
+    router_config.subgraph_defaults.protocol = router::config::Protocol::Http2;
     let router = Arc::new(router::Router::new(supergraph, router_config));
     let router_addr: std::net::SocketAddr = format!("{host}:4000").parse().context("router address")?;
     let router_listener =
@@ -223,10 +267,12 @@ async fn dev(data_dir: &str, host: &str) -> anyhow::Result<()> {
     println!("  router    http://{router_addr}/graphql   (one endpoint for the whole graph)");
     println!("  identity  http://{identity_addr}/graphql   JWKS http://{identity_addr}/.well-known/jwks.json");
     println!("  tutoring  http://{tutoring_addr}/graphql");
+    println!("  review    http://{review_addr}/graphql");
     println!("Press Ctrl-C to stop.");
 
     router_task.await.context("router task")?.context("router server")?;
     identity_task.await.context("identity task")??;
     tutoring_task.await.context("tutoring task")??;
+    review_task.await.context("review task")??;
     Ok(())
 }

@@ -1,1 +1,99 @@
-//! The review context: not built yet (see its issue). The directory exists so the workspace layout is settled.
+//! The review context: students' reviews of completed bookings, flags and moderation. A
+//! federated subgraph (port 8007) owning `Review` and contributing `Tutor.reviews` and
+//! `Booking.review`; publishes `review.*` events and consumes booking's `BookingCompleted`.
+
+pub mod config;
+pub mod domain;
+pub mod error;
+pub mod events;
+pub mod schema;
+pub mod service;
+pub mod store;
+
+use std::sync::Arc;
+
+use anyhow::Context as _;
+use axum::Router;
+use platform::bus::{EventBus, SubscriptionHandle};
+use platform::db::{Db, Migrations};
+use platform::http::{GraphqlOptions, Readiness, graphql_routes, operations_routes, with_limits};
+use platform::outbox::Relay;
+use platform::{Shutdown, TokenVerifier};
+use tokio::task::JoinHandle;
+
+pub use config::ReviewConfig;
+use service::ReviewService;
+
+pub static MIGRATIONS: Migrations =
+    Migrations { postgres: &sqlx::migrate!("./migrations/postgres"), sqlite: &sqlx::migrate!("./migrations/sqlite") };
+
+/// A built review service, ready to be served.
+pub struct Review {
+    pub router: Router,
+    pub service: Arc<ReviewService>,
+    pub db: Db,
+    background: Vec<JoinHandle<()>>,
+    consumers: Vec<SubscriptionHandle>,
+}
+
+/// Opens the database, starts the outbox relay and the consumers, and builds the router.
+/// `verifier` checks access tokens (identity's keys: JWKS in production, shared in-process
+/// when embedded).
+pub async fn build(
+    config: &ReviewConfig,
+    bus: Arc<dyn EventBus>,
+    verifier: TokenVerifier,
+    shutdown: &Shutdown,
+) -> anyhow::Result<Review> {
+    let db = Db::connect(&config.common.database_url, MIGRATIONS).await.context("review database")?;
+    let store = store::for_db(&db);
+    let service = Arc::new(ReviewService::new(store.clone(), config.flag_threshold));
+
+    let relay = Relay::new(db.clone(), bus.clone(), "review");
+    let background = vec![tokio::spawn(relay.run(shutdown.clone()))];
+    let mut consumers = Vec::new();
+    for subscription in events::subscriptions(store) {
+        let queue = subscription.queue.clone();
+        consumers
+            .push(bus.subscribe(subscription, shutdown.clone()).await.with_context(|| format!("subscribing {queue}"))?);
+    }
+
+    let options = GraphqlOptions { verifier: Some(verifier), trust_forwarded_for: false };
+    let router = graphql_routes(schema::build(Some(service.clone())), options)
+        .merge(operations_routes(Readiness { db: db.clone(), bus }));
+    let router = with_limits(router, config.common.body_limit_bytes);
+    Ok(Review { router, service, db, background, consumers })
+}
+
+impl Review {
+    /// Serves until shutdown, then stops the consumers and background loops and closes the database.
+    pub async fn serve(
+        self,
+        listener: tokio::net::TcpListener,
+        shutdown: Shutdown,
+        grace: std::time::Duration,
+    ) -> anyhow::Result<()> {
+        platform::http::serve(listener, self.router, shutdown, grace).await.context("review server")?;
+        for consumer in self.consumers {
+            consumer.stop().await;
+        }
+        for task in self.background {
+            let _ = task.await;
+        }
+        self.db.close().await;
+        Ok(())
+    }
+}
+
+/// Runs review as its own process: bus from `AMQP_URL`, tokens checked against `JWKS_URL`.
+pub async fn run(config: ReviewConfig, shutdown: Shutdown) -> anyhow::Result<()> {
+    let bus = platform::bus::open(&config.common.amqp_url, config.common.prefetch);
+    let verifier = TokenVerifier::from_jwks(&config.common.jwt)
+        .context("review needs JWKS_URL (identity's /.well-known/jwks.json) to check access tokens")?;
+    let review = build(&config, bus, verifier, &shutdown).await?;
+    let listener = tokio::net::TcpListener::bind(config.common.listen_addr)
+        .await
+        .with_context(|| format!("binding {}", config.common.listen_addr))?;
+    tracing::info!(addr = %config.common.listen_addr, "review listening: /graphql, /health/ready, /metrics");
+    review.serve(listener, shutdown, config.common.shutdown_grace).await
+}

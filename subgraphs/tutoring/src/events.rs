@@ -174,13 +174,15 @@ impl Consumer {
         event: &EventEnvelope,
         review: &str,
         state: ReviewStateFields,
-        counted: bool,
+        may_count: bool,
     ) -> Result<(), HandlerError> {
         if !(1..=5).contains(&state.rating) {
             return Err(permanent(format!("rating {} is not 1–5", state.rating)));
         }
         let tutor: TutorId = id(&state.tutor_id)?;
         let review: uuid::Uuid = id(review)?;
+        // The state says whether the review is published; a deletion never counts.
+        let counted = may_count && state.published;
         let contribution = ReviewContribution { rating: state.rating, counted, revision: state.revision };
         let make = |rating: Rating| review_received(tutor, review, rating, event);
         self.store.apply_review(CONSUMER, event, tutor, review, &contribution, &make).await.map_err(transient).map(drop)

@@ -97,6 +97,8 @@ pub trait TutorStore: Send + Sync {
     async fn known_users(&self, ids: &[UserId]) -> Result<Vec<KnownUser>, StoreError>;
     /// Fails with [`StoreError::ProfileExists`] when the user has one.
     async fn insert(&self, tutor: &Tutor, events: &[EventEnvelope]) -> Result<(), StoreError>;
+    /// Inserts many new profiles in one transaction, without events (imports, benchmarks).
+    async fn insert_many(&self, tutors: &[Tutor]) -> Result<(), StoreError>;
     async fn tutor(&self, id: TutorId) -> Result<Option<Tutor>, StoreError>;
     /// The tutors among `ids` that exist, in any order (one query per table: entity batches).
     async fn tutors(&self, ids: &[TutorId]) -> Result<Vec<Tutor>, StoreError>;
@@ -551,6 +553,42 @@ macro_rules! sql_store {
             Ok(())
         }
 
+        /// Inserts a new profile with its parts; the rating is the aggregate's own.
+        async fn insert_in(conn: &mut $conn, tutor: &Tutor) -> Result<(), StoreError> {
+            let (currency, lowest, rank, has_availability) = columns_of(tutor);
+            let inserted = sqlx::query(
+                "INSERT INTO tutor_profiles (id, user_id, bio, time_zone, instant_booking, verified, currency, \
+                 lowest_hourly_minor, rating_count, rating_sum, rating_rank, has_availability, search_text, \
+                 availability_revision, pricing_revision, version, created_at, updated_at) \
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, '', $13, $14, $15, $16, $17) \
+                 ON CONFLICT (user_id) DO NOTHING",
+            )
+            .bind(tutor.id.as_uuid())
+            .bind(tutor.user_id.as_uuid())
+            .bind(&tutor.bio)
+            .bind(tutor.schedule.time_zone.name())
+            .bind(tutor.instant_booking)
+            .bind(tutor.verified)
+            .bind(currency)
+            .bind(lowest)
+            .bind(tutor.rating.count)
+            .bind(tutor.rating.sum)
+            .bind(rank)
+            .bind(has_availability)
+            .bind(tutor.availability_revision)
+            .bind(tutor.pricing_revision)
+            .bind(tutor.version)
+            .bind(tutor.created_at)
+            .bind(tutor.updated_at)
+            .execute(&mut *conn)
+            .await?;
+            if inserted.rows_affected() == 0 {
+                return Err(StoreError::ProfileExists);
+            }
+            write_parts(&mut *conn, tutor).await?;
+            Ok(())
+        }
+
         fn columns_of(tutor: &Tutor) -> (Option<String>, Option<i64>, i64, bool) {
             let currency = tutor.pricing.as_ref().map(|p| p.currency.to_string());
             let lowest = tutor.pricing.as_ref().map(|p| p.lowest_hourly().amount_minor);
@@ -592,40 +630,17 @@ macro_rules! sql_store {
 
             async fn insert(&self, tutor: &Tutor, events: &[EventEnvelope]) -> Result<(), StoreError> {
                 let mut tx = $begin(&self.pool).await?;
-                let (currency, lowest, rank, has_availability) = columns_of(tutor);
-                // Ratings that arrived before the profile (impossible in practice) are kept.
-                let inserted = sqlx::query(
-                    "INSERT INTO tutor_profiles (id, user_id, bio, time_zone, instant_booking, verified, currency, \
-                     lowest_hourly_minor, rating_count, rating_sum, rating_rank, has_availability, search_text, \
-                     availability_revision, pricing_revision, version, created_at, updated_at) \
-                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, '', $13, $14, $15, $16, $17) \
-                     ON CONFLICT (user_id) DO NOTHING",
-                )
-                .bind(tutor.id.as_uuid())
-                .bind(tutor.user_id.as_uuid())
-                .bind(&tutor.bio)
-                .bind(tutor.schedule.time_zone.name())
-                .bind(tutor.instant_booking)
-                .bind(tutor.verified)
-                .bind(currency)
-                .bind(lowest)
-                .bind(tutor.rating.count)
-                .bind(tutor.rating.sum)
-                .bind(rank)
-                .bind(has_availability)
-                .bind(tutor.availability_revision)
-                .bind(tutor.pricing_revision)
-                .bind(tutor.version)
-                .bind(tutor.created_at)
-                .bind(tutor.updated_at)
-                .execute(&mut *tx)
-                .await?;
-                if inserted.rows_affected() == 0 {
-                    return Err(StoreError::ProfileExists);
-                }
-                write_parts(&mut tx, tutor).await?;
-                recount(&mut tx, tutor.id.as_uuid()).await?;
+                insert_in(&mut tx, tutor).await?;
                 $outbox(&mut tx, events).await?;
+                tx.commit().await?;
+                Ok(())
+            }
+
+            async fn insert_many(&self, tutors: &[Tutor]) -> Result<(), StoreError> {
+                let mut tx = $begin(&self.pool).await?;
+                for tutor in tutors {
+                    insert_in(&mut tx, tutor).await?;
+                }
                 tx.commit().await?;
                 Ok(())
             }

@@ -1,7 +1,8 @@
 //! Events published by the review context on the `review.events` exchange.
 //!
-//! Every event carries the review's `revision` (1 when posted, +1 per change) and its rating, so
-//! a projection can apply them idempotently and in any order: keep the highest revision.
+//! Every event carries the review's whole state after the change — rating, whether it is
+//! published (counts in the tutor's rating) and its `revision` (1 when posted, +1 per change) —
+//! so a projection can apply them idempotently and in any order: keep the highest revision.
 
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
@@ -43,6 +44,8 @@ pub struct ReviewStateFields {
     pub booking_id: String,
     pub student_id: String,
     pub rating: u8,
+    /// Visible to everyone and counted in the tutor's rating (false: hidden, flagged, deleted).
+    pub published: bool,
     pub revision: i64,
     pub at: DateTime<Utc>,
 }

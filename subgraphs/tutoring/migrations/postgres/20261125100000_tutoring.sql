@@ -37,6 +37,7 @@ CREATE TABLE tutor_profiles (
 CREATE INDEX tutor_profiles_by_rating ON tutor_profiles (rating_rank DESC, id DESC);
 CREATE INDEX tutor_profiles_by_price ON tutor_profiles (lowest_hourly_minor, id) WHERE lowest_hourly_minor IS NOT NULL;
 CREATE INDEX tutor_profiles_verified ON tutor_profiles (verified, id DESC);
+CREATE INDEX tutor_profiles_verified_by_rating ON tutor_profiles (verified, rating_rank DESC, id DESC);
 CREATE INDEX tutor_profiles_text ON tutor_profiles USING gin (search_text gin_trgm_ops);
 
 CREATE TABLE tutor_subjects (

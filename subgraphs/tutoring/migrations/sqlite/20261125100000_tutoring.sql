@@ -34,6 +34,7 @@ CREATE TABLE tutor_profiles (
 CREATE INDEX tutor_profiles_by_rating ON tutor_profiles (rating_rank DESC, id DESC);
 CREATE INDEX tutor_profiles_by_price ON tutor_profiles (lowest_hourly_minor, id) WHERE lowest_hourly_minor IS NOT NULL;
 CREATE INDEX tutor_profiles_verified ON tutor_profiles (verified, id DESC);
+CREATE INDEX tutor_profiles_verified_by_rating ON tutor_profiles (verified, rating_rank DESC, id DESC);
 
 CREATE TABLE tutor_subjects (
     tutor_id BLOB NOT NULL REFERENCES tutor_profiles (id) ON DELETE CASCADE,

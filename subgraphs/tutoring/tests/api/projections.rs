@@ -16,6 +16,7 @@ fn state(tutor: &str, rating: u8, revision: i64) -> ReviewStateFields {
         booking_id: uuid::Uuid::now_v7().to_string(),
         student_id: uuid::Uuid::now_v7().to_string(),
         rating,
+        published: true,
         revision,
         at: chrono::Utc::now(),
     }
@@ -52,6 +53,12 @@ async fn the_rating_follows_review_events_once_each_and_in_any_order() {
     assert_eq!(rating(&stack, &id).await, json!({ "average": 2.5, "count": 2 }));
     stack.deliver(&ReviewRestored { review_id: a.clone(), state: state(&id, 5, 3) }).await;
     assert_eq!(rating(&stack, &id).await, json!({ "average": 3.33, "count": 3 }));
+    // An edit of a review hidden by flags (published: false) does not make it count.
+    let mut unpublished = state(&id, 5, 4);
+    unpublished.published = false;
+    stack.deliver(&ReviewEdited { review_id: a.clone(), state: unpublished }).await;
+    assert_eq!(rating(&stack, &id).await, json!({ "average": 2.5, "count": 2 }));
+    stack.deliver(&ReviewRestored { review_id: a.clone(), state: state(&id, 5, 5) }).await;
     stack.deliver(&ReviewDeleted { review_id: b.clone(), state: state(&id, 4, 2) }).await;
     stack.deliver(&ReviewEdited { review_id: b, state: state(&id, 4, 1) }).await;
     assert_eq!(rating(&stack, &id).await, json!({ "average": 3.0, "count": 2 }));

@@ -99,6 +99,7 @@ async fn rating_verified_and_availability_filters() {
             booking_id: uuid::Uuid::now_v7().to_string(),
             student_id: uuid::Uuid::now_v7().to_string(),
             rating: stars,
+            published: true,
             revision: 1,
             at: chrono::Utc::now(),
         };

@@ -1,0 +1,10 @@
+//! The review subgraph as its own process (production): configuration from the environment.
+
+use platform::{Env, Shutdown};
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    let config = review::ReviewConfig::from_env(&Env::process())?;
+    platform::telemetry::init_tracing(config.common.log_format);
+    review::run(config, Shutdown::on_signals()).await
+}
