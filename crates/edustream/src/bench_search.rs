@@ -92,6 +92,13 @@ pub async fn tutor_search(options: Options) -> anyhow::Result<()> {
         println!("using the tutors already in {}", platform::db::redact(&url));
     }
 
+    // Fresh statistics, as autovacuum (PostgreSQL) or `PRAGMA optimize` would leave them in a
+    // running service: right after a bulk load the planners guess, and badly.
+    match &db {
+        platform::Db::Postgres(pool) => sqlx::query("VACUUM ANALYZE").execute(pool).await.map(drop),
+        platform::Db::Sqlite(pool) => sqlx::query("ANALYZE").execute(pool).await.map(drop),
+    }
+    .context("refreshing the planner's statistics")?;
     let schema = tutoring::schema::build(Some(service));
     let next_week = Utc::now().date_naive() + chrono::Duration::days(7);
     let from = next_week.and_hms_opt(0, 0, 0).map(|t| t.and_utc()).context("date")?;

@@ -335,14 +335,19 @@ impl TutoringService {
                 return Ok(Page { tutors: found, has_next_page: false });
             };
             query.after = Some(cursor_position(sort, last_id, last_key));
-            let mut tutors = self.store.tutors(&ids.iter().map(|(id, _)| *id).collect::<Vec<_>>()).await?;
+            let batch_ids: Vec<TutorId> = ids.iter().map(|(id, _)| *id).collect();
+            let mut tutors = self.store.tutors(&batch_ids).await?;
+            let taken = match search.available {
+                Some((from, to)) => self.store.taken_by(&batch_ids, from, to).await?,
+                None => Default::default(),
+            };
             for (id, key) in &ids {
                 scanned += 1;
                 let Some(index) = tutors.iter().position(|t| t.id == *id) else { continue };
                 let tutor = tutors.swap_remove(index);
                 if let Some((from, to)) = search.available {
-                    let taken = self.store.taken(tutor.id, from, to).await?;
-                    if tutor.schedule.bookable_slots(from, to, 60, &taken, now())?.is_empty() {
+                    let held = taken.get(&tutor.id).map_or(&[][..], Vec::as_slice);
+                    if tutor.schedule.bookable_slots(from, to, 60, held, now())?.is_empty() {
                         continue;
                     }
                 }

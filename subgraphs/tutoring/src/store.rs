@@ -109,6 +109,13 @@ pub trait TutorStore: Send + Sync {
     async fn search(&self, query: &SearchQuery) -> Result<Vec<(TutorId, i64)>, StoreError>;
     /// Slots held by bookings that overlap `[from, to)`.
     async fn taken(&self, tutor: TutorId, from: DateTime<Utc>, to: DateTime<Utc>) -> Result<Vec<Interval>, StoreError>;
+    /// [`TutorStore::taken`] for many tutors at once (search's availability filter).
+    async fn taken_by(
+        &self,
+        tutors: &[TutorId],
+        from: DateTime<Utc>,
+        to: DateTime<Utc>,
+    ) -> Result<std::collections::HashMap<TutorId, Vec<Interval>>, StoreError>;
     /// Projections of other contexts' events; `false` when the event was applied before.
     async fn apply_user(&self, consumer: &str, event: &EventEnvelope, user: &KnownUser) -> Result<bool, StoreError>;
     async fn apply_user_names(
@@ -801,6 +808,33 @@ macro_rules! sql_store {
                 .fetch_all(&self.pool)
                 .await?;
                 Ok(rows)
+            }
+
+            async fn taken_by(
+                &self,
+                tutors: &[TutorId],
+                from: DateTime<Utc>,
+                to: DateTime<Utc>,
+            ) -> Result<std::collections::HashMap<TutorId, Vec<Interval>>, StoreError> {
+                let mut out: std::collections::HashMap<TutorId, Vec<Interval>> = std::collections::HashMap::new();
+                for chunk in tutors.chunks(500) {
+                    let sql = format!(
+                        "SELECT tutor_id, starts_at, ends_at FROM booked_slots WHERE active = $1 AND starts_at < $3 \
+                         AND ends_at > $2 AND tutor_id IN ({}) ORDER BY starts_at",
+                        placeholders(4, chunk.len())
+                    );
+                    let mut query = sqlx::query_as::<_, (Uuid, DateTime<Utc>, DateTime<Utc>)>(sqlx::AssertSqlSafe(sql))
+                        .bind(true)
+                        .bind(from)
+                        .bind(to);
+                    for id in chunk {
+                        query = query.bind(id.as_uuid());
+                    }
+                    for (tutor, start, end) in query.fetch_all(&self.pool).await? {
+                        out.entry(TutorId::from_uuid(tutor)).or_default().push((start, end));
+                    }
+                }
+                Ok(out)
             }
 
             async fn apply_user(&self, consumer: &str, event: &EventEnvelope, user: &KnownUser) -> Result<bool, StoreError> {

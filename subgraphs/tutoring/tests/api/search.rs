@@ -130,6 +130,18 @@ async fn rating_verified_and_availability_filters() {
     let monday = json!({ "availableFrom": "2027-01-04T00:00:00Z", "availableTo": "2027-01-05T00:00:00Z" });
     let (page, _) = ids(&stack, monday, "RATING", 10, None).await;
     assert_eq!(page, [good.as_str()]);
+    // A booking holding the only Monday slot takes `good` out of Monday's results.
+    let slot = kernel::events::booking::BookedSlot {
+        booking_id: uuid::Uuid::now_v7().to_string(),
+        tutor_id: good.clone(),
+        student_id: uuid::Uuid::now_v7().to_string(),
+        starts_at: "2027-01-04T09:00:00Z".parse().expect("instant"),
+        ends_at: "2027-01-04T10:00:00Z".parse().expect("instant"),
+    };
+    stack.deliver(&kernel::events::booking::BookingConfirmed { slot }).await;
+    let monday = json!({ "availableFrom": "2027-01-04T00:00:00Z", "availableTo": "2027-01-05T00:00:00Z" });
+    let (page, _) = ids(&stack, monday, "RATING", 10, None).await;
+    assert!(page.is_empty(), "{page:?}");
     let tuesday = json!({ "availableFrom": "2027-01-05T00:00:00Z", "availableTo": "2027-01-06T00:00:00Z" });
     let (page, _) = ids(&stack, tuesday, "RATING", 10, None).await;
     assert!(page.is_empty());
