@@ -209,7 +209,7 @@ impl Planner<'_> {
         }
         local.push(typename_field());
         for ((target, entity), fields) in remote {
-            self.entity_jump(graph, target, &entity, ty, fields, path, draft, &mut local)?;
+            self.entity_jump(graph, target, &entity, ty, fields, path, provided, draft, &mut local)?;
         }
         Ok(local)
     }
@@ -285,7 +285,7 @@ impl Planner<'_> {
                         local.push(Selection::Field(Field { selections, ..field.clone() }));
                     } else {
                         let preferred: Vec<GraphId> = remote.keys().map(|(g, _)| *g).collect();
-                        let target = self.choose_field_target(graph, ty, field, &preferred)?;
+                        let target = self.choose_field_target(graph, ty, field, &preferred, provided)?;
                         remote.entry(target).or_default().push(selection.clone());
                     }
                 }
@@ -359,11 +359,24 @@ impl Planner<'_> {
         field: &str,
         preferred: impl Iterator<Item = GraphId>,
     ) -> Result<(GraphId, Name), PlanError> {
+        self.choose_target_provided(from, ty, field, preferred, None)
+    }
+
+    /// [`choose_target`](Self::choose_target) where `provided` is what the current position
+    /// `@provides` (its key fields count).
+    fn choose_target_provided(
+        &self,
+        from: GraphId,
+        ty: &Name,
+        field: &str,
+        preferred: impl Iterator<Item = GraphId>,
+        provided: Option<&FieldSet>,
+    ) -> Result<(GraphId, Name), PlanError> {
         let candidates: Vec<GraphId> = self
             .sg
             .resolvers_of(ty, field)
             .into_iter()
-            .filter(|g| *g != from && self.reachable(from, *g, ty))
+            .filter(|g| *g != from && self.reachable_provided(from, *g, ty, provided))
             .collect();
         let preferred: Vec<GraphId> = preferred.collect();
         if let Some(g) = candidates.iter().find(|g| preferred.contains(g)).or(candidates.first()) {
@@ -398,8 +411,9 @@ impl Planner<'_> {
         ty: &Name,
         field: &Field,
         preferred: &[GraphId],
+        provided: Option<&FieldSet>,
     ) -> Result<(GraphId, Name), PlanError> {
-        let first = self.choose_target(from, ty, &field.name, preferred.iter().copied())?;
+        let first = self.choose_target_provided(from, ty, &field.name, preferred.iter().copied(), provided)?;
         if field.selections.is_empty() || first.1 != *ty {
             return Ok(first);
         }
@@ -407,7 +421,7 @@ impl Planner<'_> {
             .sg
             .resolvers_of(ty, &field.name)
             .into_iter()
-            .filter(|g| *g != from && self.reachable(from, *g, ty))
+            .filter(|g| *g != from && self.reachable_provided(from, *g, ty, provided))
             .collect();
         let rank = |g: &GraphId| {
             let cost = self.cost_of_field(*g, ty, field);
@@ -449,6 +463,34 @@ impl Planner<'_> {
         self.key_for_entity(from, to, ty, ty)
     }
 
+    /// [`key_for`](Self::key_for), also accepting key fields `from` does not own but that the
+    /// current position `@provides`.
+    fn key_for_provided(&self, from: GraphId, to: GraphId, ty: &Name, provided: Option<&FieldSet>) -> Option<FieldSet> {
+        let Some(provided) = provided else { return self.key_for(from, to, ty) };
+        let keys = &self.sg.type_graph(ty, to)?.keys;
+        keys.iter()
+            .filter(|k| k.resolvable)
+            .find(|k| self.provided_set(from, ty, &k.fields, Some(provided)))
+            .map(|k| k.fields.clone())
+    }
+
+    fn provided_set(&self, graph: GraphId, ty: &Name, set: &FieldSet, provided: Option<&FieldSet>) -> bool {
+        set.0.iter().all(|item| match item {
+            FieldSetItem::Field { name, sub, .. } => {
+                let here = provided.and_then(|p| self.provided_sub(p, ty, name));
+                (here.is_some() || self.can_resolve(ty, name, graph))
+                    && (sub.0.is_empty()
+                        || self
+                            .sg
+                            .field_type(ty, name)
+                            .is_some_and(|inner| self.provided_set(graph, &inner, sub, here)))
+            }
+            FieldSetItem::Fragment { on, sub } => {
+                Name::new(on).ok().is_some_and(|on| self.provided_set(graph, &on, sub, provided))
+            }
+        })
+    }
+
     /// A resolvable key of `entity` in `to` whose fields `from` can provide for objects of `ty`.
     fn key_for_entity(&self, from: GraphId, to: GraphId, entity: &Name, ty: &Name) -> Option<FieldSet> {
         let keys = &self.sg.type_graph(entity, to)?.keys;
@@ -481,11 +523,12 @@ impl Planner<'_> {
         ty: &Name,
         fields: Vec<Selection>,
         path: &[Name],
+        provided: Option<&FieldSet>,
         draft: &mut Draft,
         local: &mut Vec<Selection>,
     ) -> Result<(), PlanError> {
         let chain = if entity == ty {
-            self.jump_chain(from, target, ty, fields, path, local)?
+            self.jump_chain(from, target, ty, fields, path, provided, local)?
         } else {
             vec![self.interface_jump(from, target, entity, ty, fields, path, local)?]
         };
@@ -508,10 +551,11 @@ impl Planner<'_> {
         ty: &Name,
         fields: Vec<Selection>,
         path: &[Name],
+        provided: Option<&FieldSet>,
         local: &mut Vec<Selection>,
     ) -> Result<Vec<Draft>, PlanError> {
         let mut chain = Vec::new();
-        let key = match self.key_for(from, target, ty) {
+        let key = match self.key_for_provided(from, target, ty, provided) {
             Some(key) => {
                 local.extend(self.selections_of(ty, &key));
                 key
@@ -520,7 +564,7 @@ impl Planner<'_> {
                 // Two hops: fetch the target's key from a subgraph `from` can reach first.
                 let (via, key) = self.key_via(from, target, ty).ok_or_else(|| err(ty.to_string(), "no usable key"))?;
                 let key_fields = self.selections_of(ty, &key);
-                chain.extend(self.jump_chain(from, via, ty, key_fields, path, local)?);
+                chain.extend(self.jump_chain(from, via, ty, key_fields, path, None, local)?);
                 key
             }
         };
@@ -556,7 +600,7 @@ impl Planner<'_> {
             representation.0.extend(requires.0);
         }
         for ((via, _), required) in prerequisites {
-            chain.extend(self.jump_chain(from, via, ty, required, path, local)?);
+            chain.extend(self.jump_chain(from, via, ty, required, path, None, local)?);
         }
         let entity =
             EntityFetch { path: path.to_vec(), entity: ty.clone(), types: self.object_types(ty), representation };
@@ -673,6 +717,11 @@ impl Planner<'_> {
         self.key_for(from, to, ty).is_some() || self.key_via(from, to, ty).is_some()
     }
 
+    /// [`reachable`](Self::reachable), counting key fields provided at the current position.
+    fn reachable_provided(&self, from: GraphId, to: GraphId, ty: &Name, provided: Option<&FieldSet>) -> bool {
+        self.key_for_provided(from, to, ty, provided).is_some() || self.key_via(from, to, ty).is_some()
+    }
+
     /// A subgraph `via` reachable from `from` that can give a resolvable key of `ty` in `to`.
     fn key_via(&self, from: GraphId, to: GraphId, ty: &Name) -> Option<(GraphId, FieldSet)> {
         let keys = &self.sg.type_graph(ty, to)?.keys;
@@ -735,7 +784,8 @@ impl Planner<'_> {
                     }
                     continue;
                 }
-                let (target, _) = self.choose_target(graph, object, &field.name, std::iter::empty()).ok()?;
+                let (target, _) =
+                    self.choose_target_provided(graph, object, &field.name, std::iter::empty(), provided).ok()?;
                 if !jumps.contains(&target) {
                     jumps.push(target);
                 }
