@@ -201,40 +201,43 @@ impl Executor {
         state: &Mutex<State>,
     ) {
         let Some(entity) = &node.entity else { return };
-        // Collect the objects and their representations (deduplicated).
+        // Visit the objects at the path once; remember the position (the list indices along
+        // the path) of each one a representation stands for. Positions are in document order, so
+        // the merge below walks the tree once and matches them in step — sibling fetches may have
+        // added objects along the path meanwhile; those are passed over.
         let (representations, targets) = {
             let state = state.lock().unwrap_or_else(|p| p.into_inner());
-            let mut found = Vec::new();
-            collect(&state.data, &entity.path, &mut Vec::new(), &mut found);
             let mut representations: Vec<Value> = Vec::new();
-            let mut targets: Vec<Vec<Vec<Step>>> = Vec::new();
-            let mut seen: std::collections::HashMap<String, usize> = std::collections::HashMap::new();
-            for (position, object) in found {
-                let Some(typename) = object.get("__typename").and_then(Value::as_str) else { continue };
+            let mut targets: Vec<(Vec<u32>, usize)> = Vec::new();
+            // Structural hash → indices of the representations with that hash (equality decides).
+            let mut seen: std::collections::HashMap<u64, Vec<usize>> = std::collections::HashMap::new();
+            visit(&state.data, &entity.path, &mut Vec::new(), &mut |object, position| {
+                let Some(typename) = object.get("__typename").and_then(Value::as_str) else { return };
                 if !entity.types.iter().any(|t| t == typename) {
-                    continue;
+                    return;
                 }
-                let Some(mut representation) = represent(sg, object, &entity.representation) else { continue };
+                let Some(mut representation) = represent(sg, object, &entity.representation) else { return };
                 // Asked as an interface (`@interfaceObject`): the interface is the typename.
                 let as_type = if sg.is_abstract(&entity.entity) { entity.entity.as_str() } else { typename };
                 representation.insert("__typename".into(), Value::String(as_type.to_owned()));
                 let representation = Value::Object(representation);
-                // Equal representations serialise equally (fields in field-set order).
-                let identity = representation.to_string();
-                match seen.get(&identity) {
-                    Some(&i) => targets[i].push(position),
+                let bucket = seen.entry(structural_hash(&representation)).or_default();
+                let index = match bucket.iter().find(|&&i| representations[i] == representation) {
+                    Some(&i) => i,
                     None => {
-                        seen.insert(identity, representations.len());
+                        bucket.push(representations.len());
                         representations.push(representation);
-                        targets.push(vec![position]);
+                        representations.len() - 1
                     }
-                }
-            }
+                };
+                targets.push((position.to_vec(), index));
+            });
             (representations, targets)
         };
         if representations.is_empty() {
             return;
         }
+        let count = representations.len();
         let mut vars = Self::subgraph_variables(node, variables);
         vars.insert("representations".into(), Value::Array(representations));
         let result = self.call(sg, node, vars, forwarded).await;
@@ -243,23 +246,24 @@ impl Executor {
         let mut body = match result {
             Ok(body) => body,
             Err(message) => {
-                let path = targets.first().and_then(|t| t.first()).map(|p| path_json(p));
+                let path = targets.first().map(|(p, _)| path_json(&steps(&state.data, &entity.path, p)));
                 state.errors.push(self.request_failed(name, message, path));
                 return;
             }
         };
         if let Some(Value::Array(errors)) = body.get_mut("errors").map(Value::take) {
             for mut error in errors {
-                repath_entity_error(&mut error, &targets);
+                repath_entity_error(&mut error, &state.data, &entity.path, &targets);
                 state.errors.push(self.client_error(error, name));
             }
         }
         let entities = body.get_mut("data").and_then(|d| d.get_mut("_entities")).map(Value::take);
         let Some(Value::Array(entities)) = entities else { return };
         let as_interface = sg.is_abstract(&entity.entity);
-        for (i, mut entity_value) in entities.into_iter().enumerate() {
-            let Some(positions) = targets.get(i) else { break };
+        let mut results: Vec<Option<Value>> = Vec::with_capacity(count);
+        for mut entity_value in entities.into_iter().take(count) {
             if entity_value.is_null() {
+                results.push(None);
                 continue;
             }
             // An `@interfaceObject` subgraph answers with the interface as typename: keep the
@@ -271,14 +275,152 @@ impl Executor {
                 object.remove("__typename");
             }
             unalias(&mut entity_value, &node.renames);
-            let entity = entity_value;
-            for position in positions {
-                if let Some(target) = at_mut(&mut state.data, position) {
-                    deep_merge(target, entity.clone());
+            results.push(Some(entity_value));
+        }
+        // How many objects still take each result: the last one gets it moved, not cloned.
+        let mut remaining = vec![0usize; count];
+        for (_, i) in &targets {
+            remaining[*i] += 1;
+        }
+        let mut next = 0;
+        visit_mut(&mut state.data, &entity.path, &mut Vec::new(), &mut |object, position| {
+            while next < targets.len() && targets[next].0.as_slice() < position {
+                next += 1;
+            }
+            let Some((at, i)) = targets.get(next) else { return };
+            if at.as_slice() != position {
+                return;
+            }
+            let i = *i;
+            next += 1;
+            remaining[i] -= 1;
+            let value = match results.get_mut(i) {
+                Some(Some(v)) if remaining[i] > 0 => v.clone(),
+                Some(result) => match result.take() {
+                    Some(v) => v,
+                    None => return,
+                },
+                None => return,
+            };
+            let Value::Object(fields) = value else { return };
+            for (key, v) in fields {
+                match object.get_mut(&key) {
+                    Some(existing) => deep_merge(existing, v),
+                    None => {
+                        object.insert(key, v);
+                    }
+                }
+            }
+        });
+    }
+}
+
+/// A hash of a JSON value's structure and content (object keys in order), for deduplicating
+/// representations without serialising them.
+fn structural_hash(value: &Value) -> u64 {
+    use std::hash::{Hash, Hasher};
+    fn feed(value: &Value, h: &mut std::collections::hash_map::DefaultHasher) {
+        match value {
+            Value::Null => 0u8.hash(h),
+            Value::Bool(b) => (1u8, b).hash(h),
+            Value::Number(n) => (2u8, n.to_string()).hash(h),
+            Value::String(s) => (3u8, s).hash(h),
+            Value::Array(items) => {
+                (4u8, items.len()).hash(h);
+                items.iter().for_each(|v| feed(v, h));
+            }
+            Value::Object(map) => {
+                (5u8, map.len()).hash(h);
+                for (k, v) in map {
+                    k.hash(h);
+                    feed(v, h);
                 }
             }
         }
     }
+    let mut h = std::collections::hash_map::DefaultHasher::new();
+    feed(value, &mut h);
+    h.finish()
+}
+
+/// Calls `f` on every object at `path` (lists traversed), in document order, with its position:
+/// the list indices along the way.
+fn visit<'v>(
+    value: &'v Value,
+    path: &[apollo_compiler::Name],
+    position: &mut Vec<u32>,
+    f: &mut impl FnMut(&'v Map<String, Value>, &[u32]),
+) {
+    match value {
+        Value::Array(items) => {
+            for (i, item) in items.iter().enumerate() {
+                position.push(i as u32);
+                visit(item, path, position, f);
+                position.pop();
+            }
+        }
+        Value::Object(object) => match path.split_first() {
+            None => f(object, position),
+            Some((key, rest)) => {
+                if let Some(next) = object.get(key.as_str()) {
+                    visit(next, rest, position, f);
+                }
+            }
+        },
+        _ => {}
+    }
+}
+
+/// [`visit`], mutably, in the same order.
+fn visit_mut(
+    value: &mut Value,
+    path: &[apollo_compiler::Name],
+    position: &mut Vec<u32>,
+    f: &mut impl FnMut(&mut Map<String, Value>, &[u32]),
+) {
+    match value {
+        Value::Array(items) => {
+            for (i, item) in items.iter_mut().enumerate() {
+                position.push(i as u32);
+                visit_mut(item, path, position, f);
+                position.pop();
+            }
+        }
+        Value::Object(object) => match path.split_first() {
+            None => f(object, position),
+            Some((key, rest)) => {
+                if let Some(next) = object.get_mut(key.as_str()) {
+                    visit_mut(next, rest, position, f);
+                }
+            }
+        },
+        _ => {}
+    }
+}
+
+/// The response path of a position, read off the data: keys where objects are, the position's
+/// list indices where lists are (errors only).
+fn steps(data: &Value, path: &[apollo_compiler::Name], position: &[u32]) -> Vec<Step> {
+    let mut out = Vec::with_capacity(path.len() + position.len());
+    let (mut value, mut keys, mut indices) = (data, path.iter(), position.iter());
+    loop {
+        match value {
+            Value::Array(items) => {
+                let Some(&i) = indices.next() else { break };
+                out.push(Step::Index(i as usize));
+                let Some(item) = items.get(i as usize) else { break };
+                value = item;
+            }
+            Value::Object(object) => {
+                let Some(key) = keys.next() else { break };
+                out.push(Step::Key(key.to_string()));
+                let Some(next) = object.get(key.as_str()) else { break };
+                value = next;
+            }
+            _ => break,
+        }
+    }
+    out
 }
 
 /// Marks an error with the subgraph it came from (kept for diagnostics, not shown by default).
@@ -294,19 +436,19 @@ fn subgraph_error(mut error: Value, service: &str) -> Value {
     error
 }
 
-/// `["_entities", i, …rest]` becomes the path of the object behind representation `i`.
-fn repath_entity_error(error: &mut Value, targets: &[Vec<Vec<Step>>]) {
-    let Some(path) = error.get("path").and_then(Value::as_array).cloned() else { return };
-    if path.first().and_then(Value::as_str) != Some("_entities") {
+/// `["_entities", i, …rest]` becomes the path of the first object behind representation `i`.
+fn repath_entity_error(error: &mut Value, data: &Value, path: &[apollo_compiler::Name], targets: &[(Vec<u32>, usize)]) {
+    let Some(error_path) = error.get("path").and_then(Value::as_array).cloned() else { return };
+    if error_path.first().and_then(Value::as_str) != Some("_entities") {
         return;
     }
-    let Some(index) = path.get(1).and_then(Value::as_u64) else { return };
-    let Some(position) = targets.get(index as usize).and_then(|t| t.first()) else { return };
-    let mut new_path = match path_json(position) {
+    let Some(index) = error_path.get(1).and_then(Value::as_u64) else { return };
+    let Some((position, _)) = targets.iter().find(|(_, i)| *i == index as usize) else { return };
+    let mut new_path = match path_json(&steps(data, path, position)) {
         Value::Array(steps) => steps,
         _ => Vec::new(),
     };
-    new_path.extend(path.into_iter().skip(2));
+    new_path.extend(error_path.into_iter().skip(2));
     error["path"] = Value::Array(new_path);
 }
 
@@ -322,46 +464,6 @@ fn path_json(position: &[Step]) -> Value {
     )
 }
 
-/// Every object found at `path` (lists traversed), with its position.
-fn collect<'v>(
-    value: &'v Value,
-    path: &[apollo_compiler::Name],
-    position: &mut Vec<Step>,
-    out: &mut Vec<(Vec<Step>, &'v Map<String, Value>)>,
-) {
-    match value {
-        Value::Array(items) => {
-            for (i, item) in items.iter().enumerate() {
-                position.push(Step::Index(i));
-                collect(item, path, position, out);
-                position.pop();
-            }
-        }
-        Value::Object(object) => match path.split_first() {
-            None => out.push((position.clone(), object)),
-            Some((key, rest)) => {
-                if let Some(next) = object.get(key.as_str()) {
-                    position.push(Step::Key(key.to_string()));
-                    collect(next, rest, position, out);
-                    position.pop();
-                }
-            }
-        },
-        _ => {}
-    }
-}
-
-fn at_mut<'v>(value: &'v mut Value, position: &[Step]) -> Option<&'v mut Value> {
-    let mut current = value;
-    for step in position {
-        current = match step {
-            Step::Key(k) => current.get_mut(k.as_str())?,
-            Step::Index(i) => current.get_mut(*i)?,
-        };
-    }
-    Some(current)
-}
-
 /// The representation of `object` for `set`, or `None` if a field is missing.
 fn represent(sg: &Supergraph, object: &Map<String, Value>, set: &FieldSet) -> Option<Map<String, Value>> {
     let mut out = Map::new();
@@ -374,7 +476,7 @@ fn represent(sg: &Supergraph, object: &Map<String, Value>, set: &FieldSet) -> Op
             }
             FieldSetItem::Fragment { on, sub } => {
                 let typename = object.get("__typename").and_then(Value::as_str).unwrap_or_default();
-                if typename == on || sg.possible_types(on).iter().any(|t| t == typename) {
+                if sg.is_possible(on, typename) {
                     out.extend(represent(sg, object, sub)?);
                 }
             }

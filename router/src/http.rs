@@ -41,7 +41,10 @@ fn wants_graphql_response(headers: &HeaderMap) -> Result<bool, ()> {
 
 fn reply(status: StatusCode, graphql_response: bool, body: &Value) -> Response {
     let content_type = if graphql_response { GRAPHQL_RESPONSE } else { "application/json" };
-    let mut response = (status, body.to_string()).into_response();
+    // Straight into bytes (`Display` would go through `fmt::Write`, character by character).
+    let bytes =
+        serde_json::to_vec(body).unwrap_or_else(|_| br#"{"errors":[{"message":"unserialisable response"}]}"#.to_vec());
+    let mut response = (status, bytes).into_response();
     response.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));
     response
 }

@@ -348,7 +348,7 @@ impl Planner<'_> {
 
     /// Whether a fragment on `condition` applies to an object of type `object`.
     fn applies(&self, object: &Name, condition: &Name) -> bool {
-        object == condition || self.sg.possible_types(condition).contains(object)
+        self.sg.is_possible(condition, object)
     }
 
     /// Where to resolve `ty.field` from `from`, and as which entity type.
@@ -970,7 +970,7 @@ fn flatten_root(selections: &[Selection], root: &Name, out: &mut Vec<Field>, sg:
     for selection in selections {
         match selection {
             Selection::Field(field) => out.push(field.clone()),
-            Selection::Fragment(fragment) if &fragment.on == root || sg.possible_types(&fragment.on).contains(root) => {
+            Selection::Fragment(fragment) if &fragment.on == root || sg.is_possible(&fragment.on, root) => {
                 flatten_root(&fragment.selections, root, out, sg);
             }
             Selection::Fragment(_) => {}

@@ -79,6 +79,9 @@ pub struct Supergraph {
     fields: HashMap<(Name, Name), HashMap<GraphId, FieldInGraph>>,
     /// abstract type → graph → its possible object types in that graph.
     possible: HashMap<Name, HashMap<GraphId, Vec<Name>>>,
+    /// abstract or object type → its possible object types in the supergraph (computed once:
+    /// the response and representation code asks per object).
+    all_possible: HashMap<Name, Vec<Name>>,
     labels: Vec<String>,
 }
 
@@ -224,7 +227,23 @@ impl Supergraph {
             fields.values().flat_map(|g| g.values()).filter_map(|f| f.override_label.clone()).collect();
         labels.sort();
         labels.dedup();
-        Ok(Self { schema, api, api_implementers, graphs, types, fields, possible, labels })
+        let implementers = schema.implementers_map();
+        let all_possible = schema
+            .types
+            .iter()
+            .map(|(name, ty)| {
+                let objects: Vec<Name> = match ty {
+                    ExtendedType::Object(o) => vec![o.name.clone()],
+                    ExtendedType::Union(u) => u.members.iter().map(|m| m.name.clone()).collect(),
+                    ExtendedType::Interface(_) => {
+                        implementers.get(name).map(|i| i.objects.iter().cloned().collect()).unwrap_or_default()
+                    }
+                    _ => Vec::new(),
+                };
+                (name.clone(), objects)
+            })
+            .collect();
+        Ok(Self { schema, api, api_implementers, graphs, types, fields, possible, all_possible, labels })
     }
 
     /// Whether `graph` has the type.
@@ -310,14 +329,17 @@ impl Supergraph {
 
     /// All object types of an abstract type in the supergraph.
     pub fn possible_types(&self, ty: &str) -> Vec<Name> {
-        match self.schema.types.get(ty) {
-            Some(ExtendedType::Object(o)) => vec![o.name.clone()],
-            Some(ExtendedType::Union(u)) => u.members.iter().map(|m| m.name.clone()).collect(),
-            Some(ExtendedType::Interface(_)) => {
-                self.schema.implementers_map().get(ty).map(|i| i.objects.iter().cloned().collect()).unwrap_or_default()
-            }
-            _ => Vec::new(),
-        }
+        self.possible_types_of(ty).to_vec()
+    }
+
+    /// The object types `ty` may be (itself for an object), without allocating.
+    pub fn possible_types_of(&self, ty: &str) -> &[Name] {
+        self.all_possible.get(ty).map_or(&[], Vec::as_slice)
+    }
+
+    /// Whether an object of type `typename` is a `condition` (a fragment on it applies).
+    pub fn is_possible(&self, condition: &str, typename: &str) -> bool {
+        condition == typename || self.possible_types_of(condition).iter().any(|t| t == typename)
     }
 
     /// Whether `graph` declares the interface `ty` as an object (`@interfaceObject`).
