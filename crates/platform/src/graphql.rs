@@ -20,6 +20,36 @@ pub fn internal_error(cause: &dyn std::fmt::Display) -> async_graphql::Error {
     error_with_code(ErrorCode::Internal, "internal error")
 }
 
+/// A use case's error with its stable code. Internal failures are logged and shown to clients
+/// only as "internal error"; the others carry their message.
+pub trait CodedError: std::fmt::Display + Sized {
+    fn code(&self) -> ErrorCode;
+
+    /// Adds extensions beyond the code (e.g. `retryAfter`).
+    fn extend(&self, error: async_graphql::Error) -> async_graphql::Error {
+        error
+    }
+
+    fn into_graphql(self) -> async_graphql::Error {
+        match self.code() {
+            ErrorCode::Internal => internal_error(&self),
+            code => self.extend(error_with_code(code, self.to_string())),
+        }
+    }
+}
+
+/// Turns a use case's result into a GraphQL result that keeps the error's code.
+/// (`async_graphql::Error` converts any `Display` type on its own, which would drop the code.)
+pub trait IntoGraphql<T> {
+    fn gql(self) -> async_graphql::Result<T>;
+}
+
+impl<T, E: CodedError> IntoGraphql<T> for Result<T, E> {
+    fn gql(self) -> async_graphql::Result<T> {
+        self.map_err(CodedError::into_graphql)
+    }
+}
+
 /// Counts requests and records their latency by (bounded) operation name.
 pub struct RequestMetrics {
     service: Arc<str>,

@@ -14,6 +14,7 @@ pub mod graphql;
 pub mod http;
 pub mod inbox;
 pub mod outbox;
+pub mod service;
 pub mod shutdown;
 pub mod telemetry;
 

@@ -4,7 +4,8 @@ use std::time::Duration;
 
 use async_graphql::ErrorExtensions;
 use kernel::ErrorCode;
-use platform::graphql::{error_with_code, internal_error};
+use platform::graphql::CodedError;
+pub use platform::graphql::IntoGraphql;
 
 use crate::domain::DomainError;
 use crate::store::StoreError;
@@ -50,8 +51,8 @@ impl From<crate::password::HashError> for ServiceError {
     }
 }
 
-impl ServiceError {
-    pub fn code(&self) -> ErrorCode {
+impl CodedError for ServiceError {
+    fn code(&self) -> ErrorCode {
         match self {
             Self::Invalid(DomainError::LastAdmin) | Self::EmailTaken => ErrorCode::Conflict,
             Self::Invalid(_) | Self::WrongCurrentPassword => ErrorCode::BadUserInput,
@@ -64,30 +65,15 @@ impl ServiceError {
             Self::Internal(_) => ErrorCode::Internal,
         }
     }
-}
 
-/// Turns a use case's error into a GraphQL error with its stable code. (`async_graphql::Error`
-/// converts any `Display` type on its own, which would drop the code: use this instead.)
-pub trait IntoGraphql<T> {
-    fn gql(self) -> async_graphql::Result<T>;
-}
-
-impl<T> IntoGraphql<T> for Result<T, ServiceError> {
-    fn gql(self) -> async_graphql::Result<T> {
-        self.map_err(ServiceError::into_graphql)
-    }
-}
-
-impl ServiceError {
-    pub fn into_graphql(self) -> async_graphql::Error {
-        let error = self;
-        match &error {
-            ServiceError::Internal(cause) => internal_error(cause),
-            ServiceError::RateLimited { retry_after } => {
+    /// Sign-in throttling tells clients when to try again.
+    fn extend(&self, error: async_graphql::Error) -> async_graphql::Error {
+        match self {
+            Self::RateLimited { retry_after } => {
                 let seconds = retry_after.as_secs().max(1);
-                error_with_code(error.code(), error.to_string()).extend_with(|_, ext| ext.set("retryAfter", seconds))
+                error.extend_with(|_, ext| ext.set("retryAfter", seconds))
             }
-            _ => error_with_code(error.code(), error.to_string()),
+            _ => error,
         }
     }
 }

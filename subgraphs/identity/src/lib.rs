@@ -20,9 +20,8 @@ use axum::routing::get;
 use platform::bus::EventBus;
 use platform::db::{Db, Migrations};
 use platform::http::{GraphqlOptions, Readiness, graphql_routes, operations_routes, with_limits};
-use platform::outbox::Relay;
+use platform::service::Background;
 use platform::{Shutdown, TokenVerifier};
-use tokio::task::JoinHandle;
 
 pub use config::IdentityConfig;
 use config::SigningKeySource;
@@ -41,7 +40,7 @@ pub struct Identity {
     pub db: Db,
     pub verifier: TokenVerifier,
     pub keys: Arc<SigningKeys>,
-    background: Vec<JoinHandle<()>>,
+    background: Background,
 }
 
 fn signing_keys(source: &SigningKeySource) -> anyhow::Result<SigningKeys> {
@@ -72,8 +71,8 @@ pub async fn build(config: &IdentityConfig, bus: Arc<dyn EventBus>, shutdown: &S
     let service = Arc::new(IdentityService::new(store::for_db(&db), hasher, issuer, throttle, policy));
     service.promote_configured_admin().await.map_err(|e| anyhow::anyhow!("promoting the configured admin: {e}"))?;
 
-    let relay = Relay::new(db.clone(), bus.clone(), "identity");
-    let background = vec![tokio::spawn(relay.run(shutdown.clone()))];
+    // Identity consumes no other context's events: only its relay runs.
+    let background = Background::start("identity", &db, &bus, Vec::new(), shutdown).await.context("identity relay")?;
 
     let jwks = keys.jwks();
     let options = GraphqlOptions { verifier: Some(verifier.clone()), trust_forwarded_for: config.trust_forwarded_for };
@@ -92,11 +91,7 @@ impl Identity {
         shutdown: Shutdown,
         grace: std::time::Duration,
     ) -> anyhow::Result<()> {
-        platform::http::serve(listener, self.router, shutdown, grace).await.context("identity server")?;
-        for task in self.background {
-            let _ = task.await;
-        }
-        self.db.close().await;
+        self.background.serve(listener, self.router, self.db, shutdown, grace).await.context("identity server")?;
         Ok(())
     }
 }

@@ -11,7 +11,7 @@ use async_graphql::{
 use chrono::{DateTime, Utc};
 use kernel::ErrorCode;
 use platform::auth::require_principal;
-use platform::graphql::{RequestMetrics, error_with_code};
+use platform::graphql::{CodedError, RequestMetrics, error_with_code};
 use platform::{ClientIp, Principal, SignedInGuard};
 
 use crate::domain::{self, ProfileChanges, UserId};

@@ -14,12 +14,11 @@ use std::sync::Arc;
 
 use anyhow::Context as _;
 use axum::Router;
-use platform::bus::{EventBus, SubscriptionHandle};
+use platform::bus::EventBus;
 use platform::db::{Db, Migrations};
 use platform::http::{GraphqlOptions, Readiness, graphql_routes, operations_routes, with_limits};
-use platform::outbox::Relay;
+use platform::service::Background;
 use platform::{Shutdown, TokenVerifier};
-use tokio::task::JoinHandle;
 
 pub use config::ReviewConfig;
 use service::ReviewService;
@@ -32,8 +31,7 @@ pub struct Review {
     pub router: Router,
     pub service: Arc<ReviewService>,
     pub db: Db,
-    background: Vec<JoinHandle<()>>,
-    consumers: Vec<SubscriptionHandle>,
+    background: Background,
 }
 
 /// Opens the database, starts the outbox relay and the consumers, and builds the router.
@@ -49,20 +47,15 @@ pub async fn build(
     let store = store::for_db(&db);
     let service = Arc::new(ReviewService::new(store.clone(), config.flag_threshold));
 
-    let relay = Relay::new(db.clone(), bus.clone(), "review");
-    let background = vec![tokio::spawn(relay.run(shutdown.clone()))];
-    let mut consumers = Vec::new();
-    for subscription in events::subscriptions(store) {
-        let queue = subscription.queue.clone();
-        consumers
-            .push(bus.subscribe(subscription, shutdown.clone()).await.with_context(|| format!("subscribing {queue}"))?);
-    }
+    let background = Background::start("review", &db, &bus, events::subscriptions(store), shutdown)
+        .await
+        .context("subscribing review's consumers")?;
 
     let options = GraphqlOptions { verifier: Some(verifier), trust_forwarded_for: false };
     let router = graphql_routes(schema::build(Some(service.clone())), options)
         .merge(operations_routes(Readiness { db: db.clone(), bus }));
     let router = with_limits(router, config.common.body_limit_bytes);
-    Ok(Review { router, service, db, background, consumers })
+    Ok(Review { router, service, db, background })
 }
 
 impl Review {
@@ -73,14 +66,7 @@ impl Review {
         shutdown: Shutdown,
         grace: std::time::Duration,
     ) -> anyhow::Result<()> {
-        platform::http::serve(listener, self.router, shutdown, grace).await.context("review server")?;
-        for consumer in self.consumers {
-            consumer.stop().await;
-        }
-        for task in self.background {
-            let _ = task.await;
-        }
-        self.db.close().await;
+        self.background.serve(listener, self.router, self.db, shutdown, grace).await.context("review server")?;
         Ok(())
     }
 }

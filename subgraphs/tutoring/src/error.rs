@@ -1,7 +1,8 @@
 //! The tutoring context's errors and their one mapping to GraphQL codes.
 
 use kernel::ErrorCode;
-use platform::graphql::{error_with_code, internal_error};
+use platform::graphql::CodedError;
+pub use platform::graphql::IntoGraphql;
 
 use crate::domain::DomainError;
 use crate::store::StoreError;
@@ -35,8 +36,8 @@ impl From<StoreError> for ServiceError {
     }
 }
 
-impl ServiceError {
-    pub fn code(&self) -> ErrorCode {
+impl CodedError for ServiceError {
+    fn code(&self) -> ErrorCode {
         match self {
             Self::Invalid(_) | Self::BadInput(_) => ErrorCode::BadUserInput,
             Self::ProfileExists | Self::Conflict => ErrorCode::Conflict,
@@ -44,23 +45,5 @@ impl ServiceError {
             Self::NotFound(_) => ErrorCode::NotFound,
             Self::Internal(_) => ErrorCode::Internal,
         }
-    }
-
-    pub fn into_graphql(self) -> async_graphql::Error {
-        match &self {
-            Self::Internal(cause) => internal_error(cause),
-            _ => error_with_code(self.code(), self.to_string()),
-        }
-    }
-}
-
-/// Turns a use case's error into a GraphQL error with its stable code.
-pub trait IntoGraphql<T> {
-    fn gql(self) -> async_graphql::Result<T>;
-}
-
-impl<T> IntoGraphql<T> for Result<T, ServiceError> {
-    fn gql(self) -> async_graphql::Result<T> {
-        self.map_err(ServiceError::into_graphql)
     }
 }

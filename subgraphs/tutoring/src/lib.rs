@@ -15,12 +15,11 @@ use std::sync::Arc;
 
 use anyhow::Context as _;
 use axum::Router;
-use platform::bus::{EventBus, SubscriptionHandle};
+use platform::bus::EventBus;
 use platform::db::{Db, Migrations};
 use platform::http::{GraphqlOptions, Readiness, graphql_routes, operations_routes, with_limits};
-use platform::outbox::Relay;
+use platform::service::Background;
 use platform::{Shutdown, TokenVerifier};
-use tokio::task::JoinHandle;
 
 pub use config::TutoringConfig;
 use service::TutoringService;
@@ -33,8 +32,7 @@ pub struct Tutoring {
     pub router: Router,
     pub service: Arc<TutoringService>,
     pub db: Db,
-    background: Vec<JoinHandle<()>>,
-    consumers: Vec<SubscriptionHandle>,
+    background: Background,
 }
 
 /// Opens the database, starts the outbox relay and the consumers, and builds the router.
@@ -50,20 +48,15 @@ pub async fn build(
     let store = store::for_db(&db);
     let service = Arc::new(TutoringService::new(store.clone()));
 
-    let relay = Relay::new(db.clone(), bus.clone(), "tutoring");
-    let background = vec![tokio::spawn(relay.run(shutdown.clone()))];
-    let mut consumers = Vec::new();
-    for subscription in events::subscriptions(store) {
-        let queue = subscription.queue.clone();
-        consumers
-            .push(bus.subscribe(subscription, shutdown.clone()).await.with_context(|| format!("subscribing {queue}"))?);
-    }
+    let background = Background::start("tutoring", &db, &bus, events::subscriptions(store), shutdown)
+        .await
+        .context("subscribing tutoring's consumers")?;
 
     let options = GraphqlOptions { verifier: Some(verifier), trust_forwarded_for: false };
     let router = graphql_routes(schema::build(Some(service.clone())), options)
         .merge(operations_routes(Readiness { db: db.clone(), bus }));
     let router = with_limits(router, config.common.body_limit_bytes);
-    Ok(Tutoring { router, service, db, background, consumers })
+    Ok(Tutoring { router, service, db, background })
 }
 
 impl Tutoring {
@@ -74,14 +67,7 @@ impl Tutoring {
         shutdown: Shutdown,
         grace: std::time::Duration,
     ) -> anyhow::Result<()> {
-        platform::http::serve(listener, self.router, shutdown, grace).await.context("tutoring server")?;
-        for consumer in self.consumers {
-            consumer.stop().await;
-        }
-        for task in self.background {
-            let _ = task.await;
-        }
-        self.db.close().await;
+        self.background.serve(listener, self.router, self.db, shutdown, grace).await.context("tutoring server")?;
         Ok(())
     }
 }

@@ -12,7 +12,7 @@ use chrono::{DateTime, Utc};
 use kernel::ErrorCode;
 use platform::SignedInGuard;
 use platform::auth::require_principal;
-use platform::graphql::{RequestMetrics, error_with_code};
+use platform::graphql::{CodedError, RequestMetrics, error_with_code};
 use uuid::Uuid;
 
 use crate::domain::{self, Currency, Level, PricingKind, Subject, TimeOff, TutorId, UserId, WeeklyWindow};

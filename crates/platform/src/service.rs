@@ -1,0 +1,60 @@
+//! A context's running parts besides its router: the outbox relay and its event consumers,
+//! started together and stopped in order after the server has drained.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::Router;
+use tokio::net::TcpListener;
+use tokio::task::JoinHandle;
+
+use crate::bus::{BusError, EventBus, Subscription, SubscriptionHandle};
+use crate::db::Db;
+use crate::outbox::Relay;
+use crate::shutdown::Shutdown;
+
+/// The relay and consumers of one context.
+pub struct Background {
+    tasks: Vec<JoinHandle<()>>,
+    consumers: Vec<SubscriptionHandle>,
+}
+
+impl Background {
+    /// Starts `context`'s outbox relay and subscribes its consumers.
+    pub async fn start(
+        context: &str,
+        db: &Db,
+        bus: &Arc<dyn EventBus>,
+        subscriptions: Vec<Subscription>,
+        shutdown: &Shutdown,
+    ) -> Result<Self, BusError> {
+        let relay = Relay::new(db.clone(), bus.clone(), context);
+        let tasks = vec![tokio::spawn(relay.run(shutdown.clone()))];
+        let mut consumers = Vec::with_capacity(subscriptions.len());
+        for subscription in subscriptions {
+            consumers.push(bus.subscribe(subscription, shutdown.clone()).await?);
+        }
+        Ok(Self { tasks, consumers })
+    }
+
+    /// Serves `router` until shutdown (draining in-flight requests for up to `grace`), then
+    /// stops the consumers, waits for the relay and closes the database.
+    pub async fn serve(
+        self,
+        listener: TcpListener,
+        router: Router,
+        db: Db,
+        shutdown: Shutdown,
+        grace: Duration,
+    ) -> std::io::Result<()> {
+        let served = crate::http::serve(listener, router, shutdown, grace).await;
+        for consumer in self.consumers {
+            consumer.stop().await;
+        }
+        for task in self.tasks {
+            let _ = task.await;
+        }
+        db.close().await;
+        served
+    }
+}
