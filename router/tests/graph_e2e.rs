@@ -5,86 +5,42 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use platform::bus::MemoryBus;
-use platform::{Env, Shutdown};
 use router::{Router, RouterConfig, Supergraph};
 use serde_json::{Value, json};
 
+/// The router in front of identity (from `testkit`), tutoring and review.
 struct Graph {
+    inner: testkit::Graph,
     router: String,
-    bus: Arc<MemoryBus>,
-    client: reqwest::Client,
-    shutdown: Shutdown,
-    _dir: tempfile::TempDir,
-}
-
-impl Drop for Graph {
-    fn drop(&mut self) {
-        self.shutdown.trigger();
-    }
-}
-
-async fn listen() -> (tokio::net::TcpListener, std::net::SocketAddr) {
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("binds");
-    let addr = listener.local_addr().expect("address");
-    (listener, addr)
 }
 
 async fn start() -> Graph {
-    let dir = tempfile::tempdir().expect("temp dir");
-    let shutdown = Shutdown::new();
-    let bus = Arc::new(MemoryBus::new());
-    let identity_env = Env::from_pairs([
-        ("DATABASE_URL", platform::db::testing::fresh_database_url(dir.path()).await.as_str()),
-        ("AMQP_URL", "memory:"),
-    ])
-    .with("DATA_DIR", dir.path().display().to_string())
-    .with("JWT_SIGNING_KEY", "MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNkZWY=");
-    let identity =
-        identity::build(&identity::IdentityConfig::from_env(&identity_env).expect("config"), bus.clone(), &shutdown)
-            .await
-            .expect("identity builds");
-    let verifier = identity.verifier.clone();
-    let (listener, identity_addr) = listen().await;
-    tokio::spawn(identity.serve(listener, shutdown.clone(), Duration::from_secs(1)));
-
-    let tutoring_dir = dir.path().join("tutoring");
-    std::fs::create_dir_all(&tutoring_dir).expect("dir");
-    let tutoring_env = Env::from_pairs([
-        ("DATABASE_URL", platform::db::testing::fresh_database_url(&tutoring_dir).await.as_str()),
-        ("AMQP_URL", "memory:"),
-    ]);
-    let tutoring_config = tutoring::TutoringConfig::from_env(&tutoring_env).expect("config");
+    let inner = testkit::Graph::start(&[]).await;
+    let (bus, verifier, shutdown) = (inner.bus.clone(), inner.verifier.clone(), inner.shutdown.clone());
+    let tutoring_config = tutoring::TutoringConfig::from_env(&inner.env_for("tutoring").await).expect("config");
     let tutoring =
         tutoring::build(&tutoring_config, bus.clone(), verifier.clone(), &shutdown).await.expect("tutoring builds");
-    let (listener, tutoring_addr) = listen().await;
+    let (listener, tutoring_addr) = testkit::listen().await;
     tokio::spawn(tutoring.serve(listener, shutdown.clone(), Duration::from_secs(1)));
-
-    let review_dir = dir.path().join("review");
-    std::fs::create_dir_all(&review_dir).expect("dir");
-    let review_env = Env::from_pairs([
-        ("DATABASE_URL", platform::db::testing::fresh_database_url(&review_dir).await.as_str()),
-        ("AMQP_URL", "memory:"),
-    ]);
-    let review_config = review::ReviewConfig::from_env(&review_env).expect("config");
-    let review = review::build(&review_config, bus.clone(), verifier, &shutdown).await.expect("review builds");
-    let (listener, review_addr) = listen().await;
+    let review_config = review::ReviewConfig::from_env(&inner.env_for("review").await).expect("config");
+    let review = review::build(&review_config, bus, verifier, &shutdown).await.expect("review builds");
+    let (listener, review_addr) = testkit::listen().await;
     tokio::spawn(review.serve(listener, shutdown.clone(), Duration::from_secs(1)));
 
     let committed =
         std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../supergraph.graphql")).expect("reads");
     let mut config = RouterConfig::default();
-    config.subgraph_urls.insert("identity".into(), format!("http://{identity_addr}/graphql"));
+    config.subgraph_urls.insert("identity".into(), format!("http://{}/graphql", inner.identity));
     config.subgraph_urls.insert("tutoring".into(), format!("http://{tutoring_addr}/graphql"));
     config.subgraph_urls.insert("review".into(), format!("http://{review_addr}/graphql"));
     // Our subgraphs speak cleartext HTTP/2 too: tutoring is called over it.
     let http2 = router::config::SubgraphSettings { protocol: router::config::Protocol::Http2, ..Default::default() };
     config.subgraphs.insert("tutoring".into(), http2);
     let router = Arc::new(Router::new(Supergraph::parse(&committed).expect("valid supergraph"), config));
-    let (listener, router_addr) = listen().await;
+    let (listener, router_addr) = testkit::listen().await;
     let stop = shutdown.clone();
     tokio::spawn(router::serve(router, listener, async move { stop.wait().await }));
-    Graph { router: format!("http://{router_addr}/graphql"), bus, client: reqwest::Client::new(), shutdown, _dir: dir }
+    Graph { inner, router: format!("http://{router_addr}/graphql") }
 }
 
 impl Graph {
@@ -103,7 +59,7 @@ impl Graph {
     }
 
     async fn gql(&self, query: &str, variables: Value, token: Option<&str>) -> Value {
-        let mut request = self.client.post(&self.router).json(&json!({ "query": query, "variables": variables }));
+        let mut request = self.inner.client.post(&self.router).json(&json!({ "query": query, "variables": variables }));
         if let Some(token) = token {
             request = request.bearer_auth(token);
         }
@@ -163,9 +119,11 @@ async fn one_query_spans_identity_and_tutoring_in_both_directions() {
         "{body}"
     );
 
-    // Errors keep their codes through the router.
+    // Errors keep their codes through the router; without the token identity refuses `me`.
     let body = graph.gql(create, json!({}), Some(&token)).await;
     assert_eq!(body["errors"][0]["extensions"]["code"], "CONFLICT", "{body}");
+    let body = graph.gql("{ me { email } }", json!({}), None).await;
+    assert_eq!(body["errors"][0]["extensions"]["code"], "UNAUTHENTICATED", "{body}");
 }
 
 #[tokio::test]
@@ -190,7 +148,7 @@ async fn a_tutor_with_names_subjects_pricing_rating_and_latest_reviews_in_one_qu
     };
     let completed =
         kernel::EventEnvelope::wrap(&kernel::events::booking::BookingCompleted { slot: slot.clone() }, None);
-    graph.bus.publish(&completed).await.expect("delivered");
+    graph.inner.bus.publish(&completed).await.expect("delivered");
     let review =
         "mutation($b: ID!) { createReview(input: { bookingId: $b, rating: 5, comment: \"Brilliant\" }) { id } }";
     let body = graph.gql(review, json!({ "b": slot.booking_id }), Some(&student_token)).await;
