@@ -36,13 +36,26 @@ impl Recorder {
 
     /// Waits (bounded: 5 s) until an event of `event_type` about `aggregate` was published.
     pub async fn wait_for(&self, event_type: &str, aggregate: &str) -> EventEnvelope {
+        self.wait_for_matching(event_type, aggregate, |_| true).await
+    }
+
+    /// Waits (bounded: 5 s) until an event of `event_type` about `aggregate` for which `accept`
+    /// holds was published (the relay publishes asynchronously: a later event may still be on
+    /// its way when an earlier one has arrived).
+    pub async fn wait_for_matching(
+        &self,
+        event_type: &str,
+        aggregate: &str,
+        accept: impl Fn(&EventEnvelope) -> bool,
+    ) -> EventEnvelope {
         for _ in 0..200 {
-            if let Some(e) = self.of_type(event_type).into_iter().rev().find(|e| e.aggregate_id == aggregate) {
+            let found = self.of_type(event_type).into_iter().rev().find(|e| e.aggregate_id == aggregate && accept(e));
+            if let Some(e) = found {
                 return e;
             }
             tokio::time::sleep(Duration::from_millis(25)).await;
         }
-        panic!("no {event_type} for {aggregate} was published");
+        panic!("no matching {event_type} for {aggregate} was published");
     }
 }
 
