@@ -744,6 +744,13 @@ macro_rules! sql_store {
                     let p = next(Arg::Text(like_pattern(word)), &mut args);
                     conditions.push(format!("p.search_text LIKE {p} ESCAPE '\\'"));
                 }
+                // A user identity has since moved away from TUTOR keeps the profile, out of search.
+                {
+                    let p = next(Arg::Text(Role::Tutor.as_str().to_owned()), &mut args);
+                    conditions.push(format!(
+                        "NOT EXISTS (SELECT 1 FROM known_users u WHERE u.user_id = p.user_id AND u.role <> {p})"
+                    ));
+                }
                 let sort = q.sort.unwrap_or(SortBy::Rating);
                 let (key, order) = match sort {
                     SortBy::Rating => ("p.rating_rank", "p.rating_rank DESC, p.id DESC"),

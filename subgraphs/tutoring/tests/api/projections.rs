@@ -128,3 +128,24 @@ async fn entities_resolve_in_batches_and_unknown_ones_are_null() {
     assert_eq!(entities[4], json!({ "id": student.id, "tutorProfile": null }));
     assert_eq!(entities[5]["id"], first.as_str());
 }
+
+#[tokio::test]
+async fn a_tutor_demoted_by_identity_leaves_search_but_keeps_the_profile() {
+    let stack = spawn().await;
+    let (id, user) = stack.tutor("Pat", json!([{ "name": "sculpture", "level": "EXPERT" }])).await;
+    let search = "{ tutors(filter: { subject: \"sculpture\" }) { edges { node { id } } } }";
+    let body = stack.gql(search, json!({}), None).await;
+    assert_eq!(body["data"]["tutors"]["edges"], json!([{ "node": { "id": id } }]), "{body}");
+    stack
+        .deliver(&UserRoleChanged {
+            user_id: user.id.clone(),
+            previous_role: Role::Tutor,
+            role: Role::Student,
+            changed_by: None,
+        })
+        .await;
+    let body = stack.gql(search, json!({}), None).await;
+    assert_eq!(body["data"]["tutors"]["edges"], json!([]), "{body}");
+    let body = stack.gql("query($t: ID!) { tutor(id: $t) { id } }", json!({ "t": id }), None).await;
+    assert_eq!(body["data"]["tutor"]["id"], id.as_str(), "the profile itself stays readable: {body}");
+}
