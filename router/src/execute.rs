@@ -303,15 +303,20 @@ impl Executor {
                 None => return,
             };
             let Value::Object(fields) = value else { return };
-            for (key, v) in fields {
-                match object.get_mut(&key) {
-                    Some(existing) => deep_merge(existing, v),
-                    None => {
-                        object.insert(key, v);
-                    }
-                }
-            }
+            merge_fields(object, fields);
         });
+    }
+}
+
+/// Merges `from`'s fields into `into` (one hash lookup per field).
+fn merge_fields(into: &mut Map<String, Value>, from: Map<String, Value>) {
+    for (key, value) in from {
+        match into.entry(key) {
+            serde_json::map::Entry::Occupied(mut existing) => deep_merge(existing.get_mut(), value),
+            serde_json::map::Entry::Vacant(slot) => {
+                slot.insert(value);
+            }
+        }
     }
 }
 
@@ -523,16 +528,7 @@ fn unalias(value: &mut Value, renames: &[(String, String)]) {
 /// Merges `from` into `into`: objects key by key, lists element by element.
 pub fn deep_merge(into: &mut Value, from: Value) {
     match (into, from) {
-        (Value::Object(a), Value::Object(b)) => {
-            for (k, v) in b {
-                match a.get_mut(&k) {
-                    Some(existing) => deep_merge(existing, v),
-                    None => {
-                        a.insert(k, v);
-                    }
-                }
-            }
-        }
+        (Value::Object(a), Value::Object(b)) => merge_fields(a, b),
         (Value::Array(a), Value::Array(b)) if a.len() == b.len() => {
             for (x, y) in a.iter_mut().zip(b) {
                 deep_merge(x, y);
