@@ -474,8 +474,8 @@ fn represent(sg: &Supergraph, object: &Map<String, Value>, set: &FieldSet) -> Op
     let mut out = Map::new();
     for item in &set.0 {
         match item {
-            FieldSetItem::Field { name, sub, .. } => {
-                let value = object.get(name)?;
+            FieldSetItem::Field { name, sub, source, .. } => {
+                let value = object.get(source.as_deref().unwrap_or(name))?;
                 let value = if sub.0.is_empty() { value.clone() } else { represent_value(sg, value, sub)? };
                 out.insert(name.clone(), value);
             }

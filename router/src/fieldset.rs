@@ -8,8 +8,19 @@ use apollo_compiler::{Name, Node, Schema};
 /// One selection of a field set.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum FieldSetItem {
-    Field { name: String, arguments: Vec<Node<Argument>>, sub: FieldSet },
-    Fragment { on: String, sub: FieldSet },
+    /// `source`: the response key the value is read from in the parent's data when it is not
+    /// `name` (a required field with arguments, aliased so that two requirements of one field
+    /// with different arguments can both be fetched).
+    Field {
+        name: String,
+        arguments: Vec<Node<Argument>>,
+        sub: FieldSet,
+        source: Option<String>,
+    },
+    Fragment {
+        on: String,
+        sub: FieldSet,
+    },
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
@@ -45,6 +56,7 @@ fn convert(set: &executable::SelectionSet) -> FieldSet {
                 name: f.name.to_string(),
                 arguments: f.arguments.clone(),
                 sub: convert(&f.selection_set),
+                source: None,
             }),
             executable::Selection::InlineFragment(f) => Some(FieldSetItem::Fragment {
                 on: f.type_condition.as_ref().unwrap_or(&set.ty).to_string(),

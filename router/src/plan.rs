@@ -554,6 +554,17 @@ impl Planner<'_> {
         provided: Option<&FieldSet>,
         local: &mut Vec<Selection>,
     ) -> Result<Vec<Draft>, PlanError> {
+        // Fields whose `@requires` ask one field with different arguments need different
+        // representations: one jump each, in sequence.
+        let groups = self.requirement_groups(ty, target, fields);
+        if groups.len() > 1 {
+            let mut chain = Vec::new();
+            for group in groups {
+                chain.extend(self.jump_chain(from, target, ty, group, path, provided, local)?);
+            }
+            return Ok(chain);
+        }
+        let fields = groups.into_iter().next().unwrap_or_default();
         let mut chain = Vec::new();
         let key = match self.key_for_provided(from, target, ty, provided) {
             Some(key) => {
@@ -576,6 +587,9 @@ impl Planner<'_> {
             else {
                 continue;
             };
+            // Required fields with arguments travel under an alias naming the arguments, so
+            // that requirements of one field with other arguments do not collide.
+            let requires = aliased_requirements(requires);
             for required in self.selections_of(ty, &requires) {
                 let Selection::Field(required_field) = &required else { continue };
                 if self.can_resolve(ty, &required_field.name, from) {
@@ -608,6 +622,43 @@ impl Planner<'_> {
         child.selections = self.walk_inner(target, ty, &fields, path, None, &mut child, true)?;
         chain.push(child);
         Ok(chain)
+    }
+
+    /// `fields` split so that no two in a group require one field with different arguments.
+    fn requirement_groups(&self, ty: &Name, target: GraphId, fields: Vec<Selection>) -> Vec<Vec<Selection>> {
+        // Per group: the (field, arguments) its members require, and the members.
+        type Group = (Vec<(String, String)>, Vec<Selection>);
+        let mut groups: Vec<Group> = Vec::new();
+        for selection in fields {
+            let needs: Vec<(String, String)> = match &selection {
+                Selection::Field(field) => self
+                    .sg
+                    .field_in_graph(ty, &field.name, target)
+                    .and_then(|f| f.requires.as_ref())
+                    .map(|r| {
+                        r.0.iter()
+                            .filter_map(|item| match item {
+                                FieldSetItem::Field { name, arguments, .. } if !arguments.is_empty() => {
+                                    Some((name.clone(), arguments_key(arguments)))
+                                }
+                                _ => None,
+                            })
+                            .collect()
+                    })
+                    .unwrap_or_default(),
+                Selection::Fragment(_) => Vec::new(),
+            };
+            let fits =
+                |have: &[(String, String)]| needs.iter().all(|(n, a)| have.iter().all(|(hn, ha)| hn != n || ha == a));
+            match groups.iter_mut().find(|(have, _)| fits(have)) {
+                Some((have, members)) => {
+                    have.extend(needs);
+                    members.push(selection);
+                }
+                None => groups.push((needs, vec![selection])),
+            }
+        }
+        groups.into_iter().map(|(_, members)| members).collect()
     }
 
     /// A jump to `target` asking for the objects as the interface `entity`
@@ -899,11 +950,11 @@ impl Planner<'_> {
         set.0
             .iter()
             .filter_map(|item| match item {
-                FieldSetItem::Field { name, arguments, sub } => {
+                FieldSetItem::Field { name, arguments, sub, source } => {
                     let definition = self.sg.schema.type_field(ty, name).ok()?;
                     let inner = definition.ty.inner_named_type().clone();
                     Some(Selection::Field(Field {
-                        alias: None,
+                        alias: source.as_ref().and_then(|s| Name::new(s).ok()),
                         name: definition.name.clone(),
                         arguments: arguments.clone(),
                         ty: inner.clone(),
@@ -1028,4 +1079,30 @@ fn print_selections(out: &mut String, selections: &[Selection]) {
         }
     }
     out.push_str(" }");
+}
+
+/// A stable text for a field's arguments (what distinguishes two requirements of one field).
+fn arguments_key(arguments: &[apollo_compiler::Node<apollo_compiler::ast::Argument>]) -> String {
+    arguments.iter().map(|a| format!("{}:{}", a.name, a.value)).collect::<Vec<_>>().join(",")
+}
+
+/// The requirement with each top-level field that has arguments read from (and fetched under) an
+/// alias derived from them.
+fn aliased_requirements(requires: FieldSet) -> FieldSet {
+    FieldSet(
+        requires
+            .0
+            .into_iter()
+            .map(|item| match item {
+                FieldSetItem::Field { name, arguments, sub, source: None } if !arguments.is_empty() => {
+                    let digest = arguments_key(&arguments)
+                        .bytes()
+                        .fold(0xcbf2_9ce4_8422_2325u64, |h, b| (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3));
+                    let source = Some(format!("_req_{name}_{digest:016x}"));
+                    FieldSetItem::Field { name, arguments, sub, source }
+                }
+                other => other,
+            })
+            .collect(),
+    )
 }
