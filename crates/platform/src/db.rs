@@ -32,6 +32,23 @@ pub enum DbError {
     Scheme(String),
 }
 
+/// Starts a PostgreSQL write transaction (rows a use case reads then writes are locked with
+/// `FOR UPDATE` where it matters).
+pub async fn begin_postgres(pool: &PgPool) -> Result<sqlx::Transaction<'static, sqlx::Postgres>, sqlx::Error> {
+    pool.begin().await
+}
+
+/// Starts a SQLite write transaction that takes the write lock up front (`BEGIN IMMEDIATE`), so
+/// read-then-write use cases are serialised.
+pub async fn begin_sqlite(pool: &SqlitePool) -> Result<sqlx::Transaction<'static, sqlx::Sqlite>, sqlx::Error> {
+    pool.begin_with("BEGIN IMMEDIATE").await
+}
+
+/// `$first, $first+1, …` for `n` values: an `IN (…)` list both backends accept.
+pub fn placeholders(first: usize, n: usize) -> String {
+    (first..first + n).map(|i| format!("${i}")).collect::<Vec<_>>().join(", ")
+}
+
 /// An open, migrated database of one context.
 #[derive(Debug, Clone)]
 pub enum Db {

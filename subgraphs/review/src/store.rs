@@ -5,6 +5,7 @@
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use kernel::EventEnvelope;
+use platform::db::placeholders;
 use uuid::Uuid;
 
 use crate::domain::{BookingId, CompletedBooking, DomainError, Review, ReviewId, Stars, Status, TutorId, UserId};
@@ -72,10 +73,6 @@ pub fn for_db(db: &platform::db::Db) -> std::sync::Arc<dyn ReviewStore> {
 const COLUMNS: &str = "id, booking_id, tutor_id, student_id, rating, comment, status, revision, created_at, updated_at, \
      edited_at, moderated_at";
 
-fn placeholders(n: usize) -> String {
-    (1..=n).map(|i| format!("${i}")).collect::<Vec<_>>().join(", ")
-}
-
 fn is_unique_violation(error: &sqlx::Error) -> bool {
     matches!(error, sqlx::Error::Database(e) if e.kind() == sqlx::error::ErrorKind::UniqueViolation)
 }
@@ -94,7 +91,7 @@ macro_rules! sql_store {
             async fn by(&self, column: &str, ids: &[Uuid]) -> Result<Vec<Review>, StoreError> {
                 let mut out = Vec::with_capacity(ids.len());
                 for chunk in ids.chunks(500) {
-                    let sql = format!("SELECT {COLUMNS} FROM reviews WHERE {column} IN ({})", placeholders(chunk.len()));
+                    let sql = format!("SELECT {COLUMNS} FROM reviews WHERE {column} IN ({})", placeholders(1, chunk.len()));
                     let mut query = sqlx::query(sqlx::AssertSqlSafe(sql));
                     for id in chunk {
                         query = query.bind(*id);
@@ -303,16 +300,12 @@ macro_rules! sql_store {
 mod postgres {
     use super::*;
 
-    async fn begin(pool: &sqlx::PgPool) -> Result<sqlx::Transaction<'static, sqlx::Postgres>, sqlx::Error> {
-        pool.begin().await
-    }
-
     sql_store!(
         PostgresStore,
         sqlx::Postgres,
         sqlx::PgPool,
         sqlx::PgConnection,
-        begin,
+        platform::db::begin_postgres,
         platform::inbox::record_postgres,
         platform::outbox::append_postgres,
         " FOR UPDATE"
@@ -322,17 +315,12 @@ mod postgres {
 mod sqlite {
     use super::*;
 
-    /// Writes take the write lock up front (`BEGIN IMMEDIATE`): read-then-write is serialised.
-    async fn begin(pool: &sqlx::SqlitePool) -> Result<sqlx::Transaction<'static, sqlx::Sqlite>, sqlx::Error> {
-        pool.begin_with("BEGIN IMMEDIATE").await
-    }
-
     sql_store!(
         SqliteStore,
         sqlx::Sqlite,
         sqlx::SqlitePool,
         sqlx::SqliteConnection,
-        begin,
+        platform::db::begin_sqlite,
         platform::inbox::record_sqlite,
         platform::outbox::append_sqlite,
         ""

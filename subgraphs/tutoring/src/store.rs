@@ -9,6 +9,7 @@
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use kernel::EventEnvelope;
+use platform::db::placeholders;
 use uuid::Uuid;
 
 use crate::domain::{
@@ -151,11 +152,6 @@ pub fn for_db(db: &platform::db::Db) -> std::sync::Arc<dyn TutorStore> {
         platform::db::Db::Postgres(pool) => std::sync::Arc::new(PostgresStore::new(pool.clone())),
         platform::db::Db::Sqlite(pool) => std::sync::Arc::new(SqliteStore::new(pool.clone())),
     }
-}
-
-/// `$first, $first+1, …` for `n` values.
-fn placeholders(first: usize, n: usize) -> String {
-    (first..first + n).map(|i| format!("${i}")).collect::<Vec<_>>().join(", ")
 }
 
 /// The lower-case text `text` search looks in.
@@ -1013,16 +1009,12 @@ macro_rules! sql_store {
 mod postgres {
     use super::*;
 
-    async fn begin(pool: &sqlx::PgPool) -> Result<sqlx::Transaction<'static, sqlx::Postgres>, sqlx::Error> {
-        pool.begin().await
-    }
-
     sql_store!(
         PostgresStore,
         sqlx::Postgres,
         sqlx::PgPool,
         sqlx::PgConnection,
-        begin,
+        platform::db::begin_postgres,
         platform::inbox::record_postgres,
         platform::outbox::append_postgres
     );
@@ -1031,17 +1023,12 @@ mod postgres {
 mod sqlite {
     use super::*;
 
-    /// Writes take the write lock up front, so read-then-write use cases are serialised.
-    async fn begin(pool: &sqlx::SqlitePool) -> Result<sqlx::Transaction<'static, sqlx::Sqlite>, sqlx::Error> {
-        pool.begin_with("BEGIN IMMEDIATE").await
-    }
-
     sql_store!(
         SqliteStore,
         sqlx::Sqlite,
         sqlx::SqlitePool,
         sqlx::SqliteConnection,
-        begin,
+        platform::db::begin_sqlite,
         platform::inbox::record_sqlite,
         platform::outbox::append_sqlite
     );
