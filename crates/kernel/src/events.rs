@@ -10,6 +10,7 @@ use uuid::Uuid;
 
 pub mod booking;
 pub mod identity;
+pub mod payment;
 pub mod review;
 pub mod tutoring;
 

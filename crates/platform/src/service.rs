@@ -37,6 +37,12 @@ impl Background {
         Ok(Self { tasks, consumers })
     }
 
+    /// Runs one more background loop of the context (it must end on the shutdown it was given);
+    /// `serve` waits for it after the server has drained.
+    pub fn spawn(&mut self, task: impl std::future::Future<Output = ()> + Send + 'static) {
+        self.tasks.push(tokio::spawn(task));
+    }
+
     /// Serves `router` until shutdown (draining in-flight requests for up to `grace`), then
     /// stops the consumers, waits for the relay and closes the database.
     pub async fn serve(

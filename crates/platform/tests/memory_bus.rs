@@ -74,3 +74,34 @@ async fn the_relay_loop_drains_the_outbox_and_stops_on_shutdown() {
         assert_eq!(effects(&test.db, "loop", e.id).await, 1);
     }
 }
+
+#[tokio::test]
+async fn a_queue_keeps_what_arrives_while_its_consumer_is_stopped_and_delivers_it_in_order_on_resubscribe() {
+    let test = fresh_db().await;
+    let producer = unique_producer();
+    let bus = Arc::new(MemoryBus::new());
+    let first = InboxHandler::new(&test.db, "durable");
+    let sub = |handler| Subscription { queue: "durable".into(), bindings: vec![Binding::all_of(&producer)], handler };
+    let handle = bus.subscribe(sub(first.clone()), Shutdown::new()).await.expect("subscribes");
+    bus.publish(&event(&producer, 1)).await.expect("publishes");
+    handle.stop().await;
+
+    // The consumer is gone (a context restarting): the queue keeps the events.
+    let (second_event, third_event) = (event(&producer, 2), event(&producer, 3));
+    bus.publish(&second_event).await.expect("accepted while nobody consumes");
+    bus.publish(&third_event).await.expect("accepted while nobody consumes");
+    assert_eq!(first.deliveries(), 1);
+
+    let second = InboxHandler::new(&test.db, "durable");
+    bus.subscribe(sub(second.clone()), Shutdown::new()).await.expect("subscribes again");
+    assert_eq!(second.deliveries(), 2, "the backlog is delivered on subscribe");
+    assert_eq!(effects(&test.db, "durable", second_event.id).await, 1);
+    assert_eq!(effects(&test.db, "durable", third_event.id).await, 1);
+    let order = "SELECT event_id FROM effects WHERE consumer = 'durable' ORDER BY id";
+    let applied: Vec<String> = match &test.db {
+        platform::db::Db::Postgres(pool) => sqlx::query_scalar(order).fetch_all(pool).await,
+        platform::db::Db::Sqlite(pool) => sqlx::query_scalar(order).fetch_all(pool).await,
+    }
+    .expect("effects");
+    assert_eq!(applied[1..], [second_event.id.to_string(), third_event.id.to_string()], "in publishing order");
+}

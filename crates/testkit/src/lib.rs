@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use kernel::{EventEnvelope, PublishedEvent};
-use platform::bus::{Binding, EventBus, EventHandler, HandlerError, MemoryBus, Subscription};
+use platform::bus::{Binding, EventBus, EventHandler, HandlerError, MemoryBus, RabbitBus, Subscription};
 use platform::{Env, Shutdown, TokenVerifier};
 use serde_json::{Value, json};
 
@@ -70,7 +70,10 @@ pub struct Graph {
     pub identity: SocketAddr,
     /// Checks identity's access tokens (give it to the context under test).
     pub verifier: TokenVerifier,
+    /// The in-process bus (what [`Graph::start`] connects everything with).
     pub bus: Arc<MemoryBus>,
+    /// The bus the graph's contexts share: `bus`, or RabbitMQ for [`Graph::start_on_broker`].
+    pub shared: Arc<dyn EventBus>,
     pub events: Arc<Recorder>,
     pub client: reqwest::Client,
     pub shutdown: Shutdown,
@@ -81,6 +84,11 @@ impl Drop for Graph {
     fn drop(&mut self) {
         self.shutdown.trigger();
     }
+}
+
+/// The RabbitMQ broker tests use when `AMQP_URL` names one.
+pub fn broker_url() -> Option<String> {
+    std::env::var("AMQP_URL").ok().filter(|u| u.starts_with("amqp://") || u.starts_with("amqps://"))
 }
 
 /// A listener on a random local port.
@@ -96,18 +104,39 @@ pub fn code(body: &Value) -> &str {
 }
 
 impl Graph {
-    /// Starts identity; the recorder records the events of `recorded` producers.
+    /// Starts identity on the in-process bus; the recorder records the events of `recorded`
+    /// producers.
     pub async fn start(recorded: &[&str]) -> Self {
+        let bus = Arc::new(MemoryBus::new());
+        Self::start_with(recorded, bus.clone(), bus).await
+    }
+
+    /// Like [`Graph::start`], but on RabbitMQ when `AMQP_URL` names a broker (CI's second pass):
+    /// exchanges and queues get a namespace of their own, so tests sharing the broker never
+    /// consume each other's events.
+    pub async fn start_on_broker(recorded: &[&str]) -> Self {
+        let memory = Arc::new(MemoryBus::new());
+        match broker_url() {
+            Some(url) => {
+                let namespace = format!("t{}.", &uuid::Uuid::now_v7().simple().to_string()[16..]);
+                let rabbit =
+                    RabbitBus::new(&url, 32).with_retry_delay(Duration::from_millis(200)).with_namespace(&namespace);
+                Self::start_with(recorded, memory, Arc::new(rabbit)).await
+            }
+            None => Self::start_with(recorded, memory.clone(), memory).await,
+        }
+    }
+
+    async fn start_with(recorded: &[&str], bus: Arc<MemoryBus>, shared: Arc<dyn EventBus>) -> Self {
         let dir = tempfile::tempdir().expect("temp dir");
         let shutdown = Shutdown::new();
-        let bus = Arc::new(MemoryBus::new());
         let events = Arc::new(Recorder::default());
         let recorder = Subscription {
             queue: "test.recorder".into(),
             bindings: recorded.iter().map(|p| Binding::all_of(p)).collect(),
             handler: events.clone(),
         };
-        bus.subscribe(recorder, shutdown.clone()).await.expect("subscribes");
+        shared.subscribe(recorder, shutdown.clone()).await.expect("subscribes");
         let identity_env = Env::from_pairs([
             ("DATABASE_URL", platform::db::testing::fresh_database_url(dir.path()).await.as_str()),
             ("AMQP_URL", "memory:"),
@@ -118,11 +147,11 @@ impl Graph {
         .with("JWT_SIGNING_KEY", "MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNkZWY=")
         .with("ADMIN_EMAIL", ADMIN_EMAIL);
         let config = identity::IdentityConfig::from_env(&identity_env).expect("identity config");
-        let app = identity::build(&config, bus.clone(), &shutdown).await.expect("identity builds");
+        let app = identity::build(&config, shared.clone(), &shutdown).await.expect("identity builds");
         let verifier = app.verifier.clone();
         let (listener, identity) = listen().await;
         tokio::spawn(app.serve(listener, shutdown.clone(), Duration::from_secs(1)));
-        Self { identity, verifier, bus, events, client: reqwest::Client::new(), shutdown, dir }
+        Self { identity, verifier, bus, shared, events, client: reqwest::Client::new(), shutdown, dir }
     }
 
     /// The environment of a context under test: a fresh database of its own, the in-process bus.
@@ -170,12 +199,12 @@ impl Graph {
     /// Delivers an event as if another context had published it.
     pub async fn deliver<E: PublishedEvent>(&self, event: &E) -> EventEnvelope {
         let envelope = EventEnvelope::wrap(event, None);
-        self.bus.publish(&envelope).await.expect("delivered");
+        self.shared.publish(&envelope).await.expect("delivered");
         envelope
     }
 
     /// Publishes an envelope again (at-least-once delivery).
     pub async fn bus_redeliver(&self, envelope: &EventEnvelope) {
-        self.bus.publish(envelope).await.expect("delivered");
+        self.shared.publish(envelope).await.expect("delivered");
     }
 }

@@ -11,8 +11,8 @@ use kernel::events::review::{
     ReviewDeleted, ReviewEdited, ReviewHidden, ReviewPosted, ReviewRestored, ReviewStateFields,
 };
 use kernel::events::tutoring::{
-    self as published, TutorAvailabilityUpdated, TutorPricingChanged, TutorProfileCreated, TutorReviewReceived,
-    TutorVerified,
+    self as published, TutorAvailabilityUpdated, TutorPricingChanged, TutorProfileCreated, TutorProfileUpdated,
+    TutorReviewReceived, TutorVerified,
 };
 use platform::bus::{Binding, EventHandler, HandlerError, Subscription};
 
@@ -28,6 +28,19 @@ pub fn profile_created(tutor: &Tutor) -> EventEnvelope {
             instant_booking: tutor.instant_booking,
             subjects: tutor.subjects.iter().map(|s| s.name.clone()).collect(),
             created_at: tutor.created_at,
+        },
+        None,
+    )
+}
+
+pub fn profile_updated(tutor: &Tutor) -> EventEnvelope {
+    EventEnvelope::wrap(
+        &TutorProfileUpdated {
+            tutor_id: tutor.id.to_string(),
+            user_id: tutor.user_id.to_string(),
+            instant_booking: tutor.instant_booking,
+            subjects: tutor.subjects.iter().map(|s| s.name.clone()).collect(),
+            version: tutor.version,
         },
         None,
     )

@@ -158,7 +158,7 @@ impl TutoringService {
         if let Some(instant) = changes.instant_booking {
             tutor.instant_booking = instant;
         }
-        self.save(tutor, |_| Vec::new()).await
+        self.save(tutor, |t| vec![events::profile_updated(t)]).await
     }
 
     pub async fn update_availability(&self, principal: &Principal, input: NewSchedule) -> Result<Tutor, ServiceError> {

@@ -32,6 +32,19 @@ pub struct TutorProfileCreated {
 }
 tutoring_event!(TutorProfileCreated, "tutoring.TutorProfileCreated");
 
+/// The profile's bookable settings after an update (`version` increases with every change of
+/// the profile: consumers keep the highest).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct TutorProfileUpdated {
+    pub tutor_id: String,
+    pub user_id: String,
+    pub instant_booking: bool,
+    pub subjects: Vec<String>,
+    pub version: i64,
+}
+tutoring_event!(TutorProfileUpdated, "tutoring.TutorProfileUpdated");
+
 /// A weekly window in the tutor's time zone: ISO weekday (1 = Monday) and `HH:MM` local times.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]

@@ -3,8 +3,14 @@
 //! only after every subscriber's inbox committed. A subscriber's transient failure fails the
 //! publish (the relay retries; subscribers that already applied it skip it through their inbox);
 //! a permanent failure is dead-lettered here, as RabbitMQ would.
+//!
+//! Queues outlive their consumers, as durable RabbitMQ queues do: events for a queue whose
+//! consumer has stopped wait in its backlog and are delivered, in order, when a consumer
+//! subscribes to the same queue name again (a context restarted within the process).
 
-use std::sync::{Mutex, RwLock};
+use std::collections::VecDeque;
+use std::sync::Mutex;
+use std::time::Duration;
 
 use async_trait::async_trait;
 use kernel::EventEnvelope;
@@ -20,10 +26,22 @@ pub struct DeadLetter {
     pub reason: String,
 }
 
+struct Queue {
+    subscription: Subscription,
+    stop: Shutdown,
+    /// Events that arrived while no consumer was attached.
+    backlog: VecDeque<EventEnvelope>,
+}
+
 #[derive(Default)]
 pub struct MemoryBus {
-    subscribers: RwLock<Vec<(Subscription, Shutdown)>>,
+    queues: Mutex<Vec<Queue>>,
     dead_letters: Mutex<Vec<DeadLetter>>,
+}
+
+enum Outcome {
+    Applied,
+    Retry(String),
 }
 
 impl MemoryBus {
@@ -35,34 +53,44 @@ impl MemoryBus {
         self.dead_letters.lock().unwrap_or_else(|p| p.into_inner()).clone()
     }
 
-    fn matching(&self, event: &EventEnvelope) -> Vec<Subscription> {
-        let subscribers = self.subscribers.read().unwrap_or_else(|p| p.into_inner());
-        subscribers
-            .iter()
-            .filter(|(_, stop)| !stop.is_triggered())
-            .filter(|(sub, _)| sub.bindings.iter().any(|b| b.matches(event)))
-            .map(|(sub, _)| sub.clone())
-            .collect()
+    /// The subscriptions with a live consumer for `event`; queues without one keep it.
+    fn route(&self, event: &EventEnvelope) -> Vec<Subscription> {
+        let mut queues = self.queues.lock().unwrap_or_else(|p| p.into_inner());
+        let mut live = Vec::new();
+        for queue in queues.iter_mut().filter(|q| q.subscription.bindings.iter().any(|b| b.matches(event))) {
+            if queue.stop.is_triggered() {
+                queue.backlog.push_back(event.clone());
+            } else {
+                live.push(queue.subscription.clone());
+            }
+        }
+        live
+    }
+
+    async fn deliver(&self, subscription: &Subscription, event: &EventEnvelope) -> Outcome {
+        let started = std::time::Instant::now();
+        let outcome = match subscription.handler.handle(event).await {
+            Ok(()) => Outcome::Applied,
+            Err(HandlerError::Transient(reason)) => return Outcome::Retry(reason),
+            Err(HandlerError::Permanent(reason)) => {
+                tracing::error!(queue = %subscription.queue, event_id = %event.id, event_type = %event.event_type, %reason, "event dead-lettered");
+                let letter = DeadLetter { queue: subscription.queue.clone(), event: event.clone(), reason };
+                self.dead_letters.lock().unwrap_or_else(|p| p.into_inner()).push(letter);
+                Outcome::Applied
+            }
+        };
+        super::record_consumed(&subscription.queue, event, started.elapsed());
+        outcome
     }
 }
 
 #[async_trait]
 impl EventBus for MemoryBus {
     async fn publish(&self, event: &EventEnvelope) -> Result<(), BusError> {
-        for subscription in self.matching(event) {
-            let started = std::time::Instant::now();
-            match subscription.handler.handle(event).await {
-                Ok(()) => {}
-                Err(HandlerError::Transient(reason)) => {
-                    return Err(BusError::Handler { event_type: event.event_type.clone(), reason });
-                }
-                Err(HandlerError::Permanent(reason)) => {
-                    tracing::error!(queue = %subscription.queue, event_id = %event.id, event_type = %event.event_type, %reason, "event dead-lettered");
-                    let letter = DeadLetter { queue: subscription.queue.clone(), event: event.clone(), reason };
-                    self.dead_letters.lock().unwrap_or_else(|p| p.into_inner()).push(letter);
-                }
+        for subscription in self.route(event) {
+            if let Outcome::Retry(reason) = self.deliver(&subscription, event).await {
+                return Err(BusError::Handler { event_type: event.event_type.clone(), reason });
             }
-            super::record_consumed(&subscription.queue, event, started.elapsed());
         }
         Ok(())
     }
@@ -75,7 +103,34 @@ impl EventBus for MemoryBus {
             shutdown.wait().await;
             watcher.trigger();
         });
-        self.subscribers.write().unwrap_or_else(|p| p.into_inner()).push((subscription, stop.clone()));
+        let backlog = {
+            let mut queues = self.queues.lock().unwrap_or_else(|p| p.into_inner());
+            match queues.iter_mut().find(|q| q.subscription.queue == subscription.queue) {
+                Some(queue) => {
+                    queue.subscription = subscription.clone();
+                    queue.stop = stop.clone();
+                    std::mem::take(&mut queue.backlog)
+                }
+                None => {
+                    let queue =
+                        Queue { subscription: subscription.clone(), stop: stop.clone(), backlog: VecDeque::new() };
+                    queues.push(queue);
+                    VecDeque::new()
+                }
+            }
+        };
+        // What waited for this queue is delivered in order; transient failures are retried.
+        for event in backlog {
+            let mut pause = Duration::from_millis(50);
+            while let Outcome::Retry(reason) = self.deliver(&subscription, &event).await {
+                if stop.is_triggered() {
+                    return Err(BusError::Handler { event_type: event.event_type.clone(), reason });
+                }
+                tracing::warn!(queue = %subscription.queue, event_id = %event.id, %reason, "backlogged event failed; retrying");
+                tokio::time::sleep(pause).await;
+                pause = (pause * 2).min(Duration::from_secs(2));
+            }
+        }
         Ok(SubscriptionHandle::new(stop, None))
     }
 

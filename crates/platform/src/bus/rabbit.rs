@@ -41,6 +41,9 @@ pub struct RabbitBus {
     url: String,
     prefetch: u16,
     retry_delay: Duration,
+    /// Prefixed to every exchange and queue name (empty in production): lets tests share one
+    /// broker without their consumers competing for each other's events.
+    namespace: String,
     publisher: Mutex<Option<Publisher>>,
 }
 
@@ -53,7 +56,39 @@ struct Publisher {
 
 impl RabbitBus {
     pub fn new(url: &str, prefetch: u16) -> Self {
-        Self { url: url.to_owned(), prefetch, retry_delay: Duration::from_secs(5), publisher: Mutex::new(None) }
+        Self {
+            url: url.to_owned(),
+            prefetch,
+            retry_delay: Duration::from_secs(5),
+            namespace: String::new(),
+            publisher: Mutex::new(None),
+        }
+    }
+
+    /// Prefixes every exchange and queue this bus declares with `namespace` (tests on a shared
+    /// broker); such queues expire after ten idle minutes.
+    pub fn with_namespace(mut self, namespace: &str) -> Self {
+        self.namespace = namespace.to_owned();
+        self
+    }
+
+    /// Namespaced (test) queues are deleted by the broker after ten idle minutes.
+    fn expires(&self) -> Option<Duration> {
+        (!self.namespace.is_empty()).then_some(Duration::from_secs(600))
+    }
+
+    fn exchange(&self, producer: &str) -> String {
+        format!("{}{}", self.namespace, exchange_of(producer))
+    }
+
+    fn namespaced(&self, mut subscription: Subscription) -> Subscription {
+        if !self.namespace.is_empty() {
+            subscription.queue = format!("{}{}", self.namespace, subscription.queue);
+            for binding in &mut subscription.bindings {
+                binding.exchange = format!("{}{}", self.namespace, binding.exchange);
+            }
+        }
+        subscription
     }
 
     /// How long a transiently failed event waits before it is redelivered.
@@ -80,9 +115,9 @@ impl RabbitBus {
             *guard = Some(Publisher { connection, channel, declared: Default::default() });
         }
         let publisher = guard.as_mut().expect("set just above");
-        let exchange = exchange_of(&event.producer);
+        let exchange = self.exchange(&event.producer);
         if !publisher.declared.contains(&exchange) {
-            declare_exchange(&publisher.channel, &event.producer).await?;
+            declare_exchange(&publisher.channel, &exchange, self.expires()).await?;
             publisher.declared.insert(exchange.clone());
         }
         let payload = serde_json::to_vec(event).expect("an envelope serialises to JSON");
@@ -118,7 +153,7 @@ impl RabbitBus {
 
     async fn consume_on(&self, connection: &Connection, sub: &Subscription, stop: &Shutdown) -> Result<(), BusError> {
         let channel = connection.create_channel().await.map_err(unavailable)?;
-        declare_subscription(&channel, sub, self.retry_delay).await?;
+        declare_subscription(&channel, sub, self.retry_delay, self.expires()).await?;
         channel.basic_qos(self.prefetch, BasicQosOptions::default()).await.map_err(unavailable)?;
         channel.confirm_select(ConfirmSelectOptions::default()).await.map_err(unavailable)?;
         let mut consumer = channel
@@ -249,13 +284,21 @@ fn text(value: &str) -> AMQPValue {
     AMQPValue::LongString(LongString::from(value))
 }
 
+/// A queue's arguments, with `x-expires` when the bus's queues are temporary (namespaced tests).
+fn queue_args(entries: &[(&str, AMQPValue)], expires: Option<Duration>) -> FieldTable {
+    let mut entries = entries.to_vec();
+    if let Some(expires) = expires {
+        entries.push(("x-expires", AMQPValue::LongLongInt(expires.as_millis() as i64)));
+    }
+    table(&entries)
+}
+
 fn durable_queue() -> QueueDeclareOptions {
     QueueDeclareOptions { durable: true, ..Default::default() }
 }
 
 /// The producer's topic exchange and its alternate exchange for unrouted events.
-async fn declare_exchange(channel: &Channel, producer: &str) -> Result<(), BusError> {
-    let exchange = exchange_of(producer);
+async fn declare_exchange(channel: &Channel, exchange: &str, expires: Option<Duration>) -> Result<(), BusError> {
     let unrouted = format!("{exchange}.unrouted");
     let durable = ExchangeDeclareOptions { durable: true, ..Default::default() };
     channel
@@ -263,7 +306,8 @@ async fn declare_exchange(channel: &Channel, producer: &str) -> Result<(), BusEr
         .await
         .map_err(unavailable)?;
     // Bounded so that events of a context nobody consumes yet cannot fill the disk.
-    let unrouted_args = table(&[("x-queue-type", text("quorum")), ("x-max-length", AMQPValue::LongLongInt(100_000))]);
+    let unrouted_args =
+        queue_args(&[("x-queue-type", text("quorum")), ("x-max-length", AMQPValue::LongLongInt(100_000))], expires);
     channel.queue_declare(unrouted.as_str().into(), durable_queue(), unrouted_args).await.map_err(unavailable)?;
     channel
         .queue_bind(
@@ -276,10 +320,15 @@ async fn declare_exchange(channel: &Channel, producer: &str) -> Result<(), BusEr
         .await
         .map_err(unavailable)?;
     let args = table(&[("alternate-exchange", text(&unrouted))]);
-    channel.exchange_declare(exchange.as_str().into(), ExchangeKind::Topic, durable, args).await.map_err(unavailable)
+    channel.exchange_declare(exchange.into(), ExchangeKind::Topic, durable, args).await.map_err(unavailable)
 }
 
-async fn declare_subscription(channel: &Channel, sub: &Subscription, retry_delay: Duration) -> Result<(), BusError> {
+async fn declare_subscription(
+    channel: &Channel,
+    sub: &Subscription,
+    retry_delay: Duration,
+    expires: Option<Duration>,
+) -> Result<(), BusError> {
     let queue = sub.queue.as_str();
     let dlx = format!("{queue}.dlx");
     let dead = format!("{queue}.dead");
@@ -289,7 +338,7 @@ async fn declare_subscription(channel: &Channel, sub: &Subscription, retry_delay
         .exchange_declare(dlx.as_str().into(), ExchangeKind::Fanout, durable, FieldTable::default())
         .await
         .map_err(unavailable)?;
-    let quorum = table(&[("x-queue-type", text("quorum"))]);
+    let quorum = queue_args(&[("x-queue-type", text("quorum"))], expires);
     channel.queue_declare(dead.as_str().into(), durable_queue(), quorum).await.map_err(unavailable)?;
     channel
         .queue_bind(
@@ -301,22 +350,27 @@ async fn declare_subscription(channel: &Channel, sub: &Subscription, retry_delay
         )
         .await
         .map_err(unavailable)?;
-    let main_args = table(&[
-        ("x-queue-type", text("quorum")),
-        ("x-dead-letter-exchange", text(&dlx)),
-        ("x-delivery-limit", AMQPValue::LongLongInt(DELIVERY_LIMIT)),
-    ]);
+    let main_args = queue_args(
+        &[
+            ("x-queue-type", text("quorum")),
+            ("x-dead-letter-exchange", text(&dlx)),
+            ("x-delivery-limit", AMQPValue::LongLongInt(DELIVERY_LIMIT)),
+        ],
+        expires,
+    );
     channel.queue_declare(queue.into(), durable_queue(), main_args).await.map_err(unavailable)?;
-    let retry_args = table(&[
-        ("x-queue-type", text("quorum")),
-        ("x-message-ttl", AMQPValue::LongLongInt(retry_delay.as_millis() as i64)),
-        ("x-dead-letter-exchange", text("")),
-        ("x-dead-letter-routing-key", text(queue)),
-    ]);
+    let retry_args = queue_args(
+        &[
+            ("x-queue-type", text("quorum")),
+            ("x-message-ttl", AMQPValue::LongLongInt(retry_delay.as_millis() as i64)),
+            ("x-dead-letter-exchange", text("")),
+            ("x-dead-letter-routing-key", text(queue)),
+        ],
+        expires,
+    );
     channel.queue_declare(retry.as_str().into(), durable_queue(), retry_args).await.map_err(unavailable)?;
     for binding in &sub.bindings {
-        let producer = binding.exchange.trim_end_matches(".events");
-        declare_exchange(channel, producer).await?;
+        declare_exchange(channel, &binding.exchange, expires).await?;
         channel
             .queue_bind(
                 queue.into(),
@@ -348,17 +402,19 @@ impl EventBus for RabbitBus {
     }
 
     async fn subscribe(&self, subscription: Subscription, shutdown: Shutdown) -> Result<SubscriptionHandle, BusError> {
+        let subscription = self.namespaced(subscription);
         let stop = Shutdown::new();
         let bus = Self {
             url: self.url.clone(),
             prefetch: self.prefetch,
             retry_delay: self.retry_delay,
+            namespace: self.namespace.clone(),
             publisher: Mutex::new(None),
         };
         // Declare once up front so a misconfiguration fails at start-up, not in the loop.
         let connection = bus.connect().await?;
         let channel = connection.create_channel().await.map_err(unavailable)?;
-        declare_subscription(&channel, &subscription, bus.retry_delay).await?;
+        declare_subscription(&channel, &subscription, bus.retry_delay, bus.expires()).await?;
         let _ = connection.close(200, "declared".into()).await;
 
         let task_stop = stop.clone();

@@ -1,6 +1,7 @@
 //! The weekly schedule, time off and bookable slots, across a DST change and with bookings.
 
-use kernel::events::booking::{BookedSlot, BookingCancelled, BookingRequested};
+use kernel::events::booking::{BookedSlot, BookingCancelled, BookingRequested, CancelledBy};
+use kernel::{Currency, Money};
 use serde_json::{Value, json};
 
 use crate::helpers::{Stack, code, spawn};
@@ -111,17 +112,35 @@ async fn time_off_and_bookings_remove_slots_and_cancellations_free_them() {
         starts_at: "2027-01-04T10:00:00Z".parse().expect("instant"),
         ends_at: "2027-01-04T11:00:00Z".parse().expect("instant"),
     };
-    let requested = stack.deliver(&BookingRequested { slot: slot.clone() }).await;
+    let requested = stack.deliver(&requested_event(&slot)).await;
     assert_eq!(starts(&stack, &id, day.0, day.1).await, ["2027-01-04T11:00:00+00:00"]);
     // The same event again changes nothing.
     stack.bus_redeliver(&requested).await;
-    stack.deliver(&BookingCancelled { slot: slot.clone() }).await;
+    stack
+        .deliver(&BookingCancelled {
+            slot: slot.clone(),
+            cancelled_by: CancelledBy::Student,
+            reason: "test".into(),
+            paid: false,
+            refund: Money::new(0, Currency::parse("EUR").expect("currency")),
+        })
+        .await;
     assert_eq!(starts(&stack, &id, day.0, day.1).await, ["2027-01-04T10:00:00+00:00", "2027-01-04T11:00:00+00:00"]);
     // A late "requested" after the cancellation does not take the slot back.
-    stack.deliver(&BookingRequested { slot }).await;
+    stack.deliver(&requested_event(&slot)).await;
     assert_eq!(starts(&stack, &id, day.0, day.1).await.len(), 2);
 
     let unknown =
         stack.gql(SLOTS, json!({ "t": uuid::Uuid::now_v7().to_string(), "from": day.0, "to": day.1 }), None).await;
     assert_eq!(code(&unknown), "NOT_FOUND");
+}
+
+fn requested_event(slot: &BookedSlot) -> BookingRequested {
+    BookingRequested {
+        slot: slot.clone(),
+        tutor_user_id: uuid::Uuid::now_v7().to_string(),
+        subject: "maths".into(),
+        price: Money::new(5000, Currency::parse("EUR").expect("currency")),
+        payment_due_at: slot.starts_at,
+    }
 }

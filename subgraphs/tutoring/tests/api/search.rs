@@ -138,7 +138,9 @@ async fn rating_verified_and_availability_filters() {
         starts_at: "2027-01-04T09:00:00Z".parse().expect("instant"),
         ends_at: "2027-01-04T10:00:00Z".parse().expect("instant"),
     };
-    stack.deliver(&kernel::events::booking::BookingConfirmed { slot }).await;
+    stack
+        .deliver(&kernel::events::booking::BookingConfirmed { slot, meeting_url: "https://meet.example/x".into() })
+        .await;
     let monday = json!({ "availableFrom": "2027-01-04T00:00:00Z", "availableTo": "2027-01-05T00:00:00Z" });
     let (page, _) = ids(&stack, monday, "RATING", 10, None).await;
     assert!(page.is_empty(), "{page:?}");
