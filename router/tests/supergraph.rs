@@ -6,7 +6,7 @@ use router::compose::{SubgraphSdl, compose};
 #[test]
 fn the_committed_supergraph_is_composed_from_the_current_subgraphs() {
     // Each subgraph's committed SDL (itself drift-tested against the code), at its dev port.
-    let subgraphs: Vec<SubgraphSdl> = [("identity", 8001), ("tutoring", 8002), ("review", 8007)]
+    let subgraphs: Vec<SubgraphSdl> = [("identity", 8001), ("tutoring", 8002), ("booking", 8003), ("review", 8007)]
         .into_iter()
         .map(|(name, port)| SubgraphSdl {
             name: name.into(),

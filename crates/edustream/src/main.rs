@@ -85,6 +85,7 @@ enum BenchTarget {
 enum Context {
     Identity,
     Tutoring,
+    Booking,
     Review,
 }
 
@@ -103,10 +104,19 @@ async fn main() -> anyhow::Result<()> {
             platform::telemetry::init_tracing(config.common.log_format);
             tutoring::run(config, Shutdown::on_signals()).await
         }
+        Command::Subgraph { name: Context::Booking } => {
+            let config = booking::BookingConfig::from_env(&Env::process())?;
+            platform::telemetry::init_tracing(config.common.log_format);
+            booking::run(config, Shutdown::on_signals()).await
+        }
         Command::Subgraph { name: Context::Review } => {
             let config = review::ReviewConfig::from_env(&Env::process())?;
             platform::telemetry::init_tracing(config.common.log_format);
             review::run(config, Shutdown::on_signals()).await
+        }
+        Command::Schema { name: Context::Booking } => {
+            print!("{}", booking::schema::sdl());
+            Ok(())
         }
         Command::Schema { name: Context::Review } => {
             print!("{}", review::schema::sdl());
@@ -151,6 +161,11 @@ fn built_in_subgraphs() -> Vec<router::compose::SubgraphSdl> {
             name: "tutoring".into(),
             url: format!("http://127.0.0.1:{}/graphql", tutoring::config::DEFAULT_PORT),
             sdl: tutoring::schema::sdl(),
+        },
+        router::compose::SubgraphSdl {
+            name: "booking".into(),
+            url: format!("http://127.0.0.1:{}/graphql", booking::config::DEFAULT_PORT),
+            sdl: booking::schema::sdl(),
         },
         router::compose::SubgraphSdl {
             name: "review".into(),
@@ -237,6 +252,17 @@ async fn dev(data_dir: &str, host: &str) -> anyhow::Result<()> {
     let tutoring = tutoring::build(&tutoring_config, bus.clone(), verifier.clone(), &shutdown).await?;
     let tutoring_task = tokio::spawn(tutoring.serve(listener, shutdown.clone(), tutoring_config.common.shutdown_grace));
 
+    let booking_env = env
+        .clone()
+        .with("DATABASE_URL", format!("sqlite:{data_dir}/booking.db"))
+        .with("LISTEN_ADDR", format!("{host}:{}", booking::config::DEFAULT_PORT));
+    let booking_config = booking::BookingConfig::from_env(&booking_env)?;
+    let booking_addr = booking_config.common.listen_addr;
+    let listener =
+        tokio::net::TcpListener::bind(booking_addr).await.with_context(|| format!("binding {booking_addr}"))?;
+    let booking = booking::build(&booking_config, bus.clone(), verifier.clone(), &shutdown).await?;
+    let booking_task = tokio::spawn(booking.serve(listener, shutdown.clone(), booking_config.common.shutdown_grace));
+
     let review_env = env
         .clone()
         .with("DATABASE_URL", format!("sqlite:{data_dir}/review.db"))
@@ -253,6 +279,7 @@ async fn dev(data_dir: &str, host: &str) -> anyhow::Result<()> {
     let mut router_config = router::RouterConfig { expose_subgraph_errors: true, ..Default::default() };
     router_config.subgraph_urls.insert("identity".into(), format!("http://{identity_addr}/graphql"));
     router_config.subgraph_urls.insert("tutoring".into(), format!("http://{tutoring_addr}/graphql"));
+    router_config.subgraph_urls.insert("booking".into(), format!("http://{booking_addr}/graphql"));
     router_config.subgraph_urls.insert("review".into(), format!("http://{review_addr}/graphql"));
     // Our subgraphs speak cleartext HTTP/2: one multiplexed connection each.
     router_config.subgraph_defaults.protocol = router::config::Protocol::Http2;
@@ -267,12 +294,14 @@ async fn dev(data_dir: &str, host: &str) -> anyhow::Result<()> {
     println!("  router    http://{router_addr}/graphql   (one endpoint for the whole graph)");
     println!("  identity  http://{identity_addr}/graphql   JWKS http://{identity_addr}/.well-known/jwks.json");
     println!("  tutoring  http://{tutoring_addr}/graphql");
+    println!("  booking   http://{booking_addr}/graphql");
     println!("  review    http://{review_addr}/graphql");
     println!("Press Ctrl-C to stop.");
 
     router_task.await.context("router task")?.context("router server")?;
     identity_task.await.context("identity task")??;
     tutoring_task.await.context("tutoring task")??;
+    booking_task.await.context("booking task")??;
     review_task.await.context("review task")??;
     Ok(())
 }
