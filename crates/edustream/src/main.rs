@@ -4,6 +4,7 @@
 use std::sync::Arc;
 
 mod bench;
+mod bench_saga;
 mod bench_search;
 
 use anyhow::Context as _;
@@ -79,6 +80,17 @@ enum BenchTarget {
         #[arg(long)]
         database_url: Option<String>,
     },
+    /// The booking saga's end-to-end latency (request → CONFIRMED) with identity, tutoring,
+    /// booking and payment in-process on SQLite, over the in-process bus or `--amqp-url`.
+    Saga {
+        #[arg(long, default_value_t = 400)]
+        bookings: usize,
+        #[arg(long, default_value_t = 8)]
+        concurrency: usize,
+        /// RabbitMQ instead of the in-process bus, e.g. amqp://guest:guest@127.0.0.1:5672/%2f
+        #[arg(long)]
+        amqp_url: Option<String>,
+    },
 }
 
 #[derive(Clone, Copy, ValueEnum)]
@@ -86,6 +98,7 @@ enum Context {
     Identity,
     Tutoring,
     Booking,
+    Payment,
     Review,
 }
 
@@ -109,6 +122,11 @@ async fn main() -> anyhow::Result<()> {
             platform::telemetry::init_tracing(config.common.log_format);
             booking::run(config, Shutdown::on_signals()).await
         }
+        Command::Subgraph { name: Context::Payment } => {
+            let config = payment::PaymentConfig::from_env(&Env::process())?;
+            platform::telemetry::init_tracing(config.common.log_format);
+            payment::run(config, Shutdown::on_signals()).await
+        }
         Command::Subgraph { name: Context::Review } => {
             let config = review::ReviewConfig::from_env(&Env::process())?;
             platform::telemetry::init_tracing(config.common.log_format);
@@ -116,6 +134,10 @@ async fn main() -> anyhow::Result<()> {
         }
         Command::Schema { name: Context::Booking } => {
             print!("{}", booking::schema::sdl());
+            Ok(())
+        }
+        Command::Schema { name: Context::Payment } => {
+            print!("{}", payment::schema::sdl());
             Ok(())
         }
         Command::Schema { name: Context::Review } => {
@@ -135,6 +157,9 @@ async fn main() -> anyhow::Result<()> {
         }
         Command::Bench { target: BenchTarget::TutorSearch { tutors, requests, database_url } } => {
             bench_search::tutor_search(bench_search::Options { tutors, requests, database_url }).await
+        }
+        Command::Bench { target: BenchTarget::Saga { bookings, concurrency, amqp_url } } => {
+            bench_saga::saga(bench_saga::Options { bookings, concurrency, amqp_url }).await
         }
         Command::Compose { out, subgraphs, files, stdout } => compose(&out, &subgraphs, &files, stdout).await,
         Command::Keygen => {
@@ -166,6 +191,11 @@ fn built_in_subgraphs() -> Vec<router::compose::SubgraphSdl> {
             name: "booking".into(),
             url: format!("http://127.0.0.1:{}/graphql", booking::config::DEFAULT_PORT),
             sdl: booking::schema::sdl(),
+        },
+        router::compose::SubgraphSdl {
+            name: "payment".into(),
+            url: format!("http://127.0.0.1:{}/graphql", payment::config::DEFAULT_PORT),
+            sdl: payment::schema::sdl(),
         },
         router::compose::SubgraphSdl {
             name: "review".into(),
@@ -263,6 +293,23 @@ async fn dev(data_dir: &str, host: &str) -> anyhow::Result<()> {
     let booking = booking::build(&booking_config, bus.clone(), verifier.clone(), &shutdown).await?;
     let booking_task = tokio::spawn(booking.serve(listener, shutdown.clone(), booking_config.common.shutdown_grace));
 
+    let payment_env = env
+        .clone()
+        .with("DATABASE_URL", format!("sqlite:{data_dir}/payment.db"))
+        .with("LISTEN_ADDR", format!("{host}:{}", payment::config::DEFAULT_PORT));
+    let payment_config = payment::PaymentConfig::from_env(&payment_env)?;
+    let payment_addr = payment_config.common.listen_addr;
+    let listener =
+        tokio::net::TcpListener::bind(payment_addr).await.with_context(|| format!("binding {payment_addr}"))?;
+    // The simulated provider (Stripe's test cards) posts its signed webhooks to payment.
+    let provider = payment::SimulatedProvider::start(
+        payment_config.webhook_secret.clone(),
+        payment_config.webhook_url.clone(),
+        &shutdown,
+    );
+    let payment = payment::build(&payment_config, bus.clone(), verifier.clone(), provider, &shutdown).await?;
+    let payment_task = tokio::spawn(payment.serve(listener, shutdown.clone(), payment_config.common.shutdown_grace));
+
     let review_env = env
         .clone()
         .with("DATABASE_URL", format!("sqlite:{data_dir}/review.db"))
@@ -280,6 +327,7 @@ async fn dev(data_dir: &str, host: &str) -> anyhow::Result<()> {
     router_config.subgraph_urls.insert("identity".into(), format!("http://{identity_addr}/graphql"));
     router_config.subgraph_urls.insert("tutoring".into(), format!("http://{tutoring_addr}/graphql"));
     router_config.subgraph_urls.insert("booking".into(), format!("http://{booking_addr}/graphql"));
+    router_config.subgraph_urls.insert("payment".into(), format!("http://{payment_addr}/graphql"));
     router_config.subgraph_urls.insert("review".into(), format!("http://{review_addr}/graphql"));
     // Our subgraphs speak cleartext HTTP/2: one multiplexed connection each.
     router_config.subgraph_defaults.protocol = router::config::Protocol::Http2;
@@ -295,6 +343,7 @@ async fn dev(data_dir: &str, host: &str) -> anyhow::Result<()> {
     println!("  identity  http://{identity_addr}/graphql   JWKS http://{identity_addr}/.well-known/jwks.json");
     println!("  tutoring  http://{tutoring_addr}/graphql");
     println!("  booking   http://{booking_addr}/graphql");
+    println!("  payment   http://{payment_addr}/graphql   webhooks http://{payment_addr}/webhooks/provider");
     println!("  review    http://{review_addr}/graphql");
     println!("Press Ctrl-C to stop.");
 
@@ -302,6 +351,7 @@ async fn dev(data_dir: &str, host: &str) -> anyhow::Result<()> {
     identity_task.await.context("identity task")??;
     tutoring_task.await.context("tutoring task")??;
     booking_task.await.context("booking task")??;
+    payment_task.await.context("payment task")??;
     review_task.await.context("review task")??;
     Ok(())
 }

@@ -68,6 +68,12 @@ impl EventEnvelope {
         }
     }
 
+    /// Wraps a payload that continues the chain `correlation_id` when its cause is not at hand
+    /// (a saga step triggered by a webhook, say): same correlation id, no causation.
+    pub fn correlated<E: PublishedEvent>(event: &E, correlation_id: Uuid) -> Self {
+        Self { correlation_id, ..Self::wrap(event, None) }
+    }
+
     pub fn is<E: PublishedEvent>(&self) -> bool {
         self.event_type == E::TYPE
     }

@@ -105,3 +105,28 @@ async fn a_queue_keeps_what_arrives_while_its_consumer_is_stopped_and_delivers_i
     .expect("effects");
     assert_eq!(applied[1..], [second_event.id.to_string(), third_event.id.to_string()], "in publishing order");
 }
+
+#[tokio::test]
+async fn an_event_that_keeps_failing_transiently_is_dead_lettered_and_stops_blocking_the_outbox() {
+    let test = fresh_db().await;
+    let producer = unique_producer();
+    let bus = Arc::new(MemoryBus::new());
+    // Fails six times: every attempt at the first event.
+    let stuck = InboxHandler::with(&test.db, "stuck", 6, AfterCommit::Ack);
+    let sub =
+        Subscription { queue: "stuck".into(), bindings: vec![Binding::all_of(&producer)], handler: stuck.clone() };
+    bus.subscribe(sub, Shutdown::new()).await.expect("subscribes");
+    let (poison, next) = (event(&producer, 1), event(&producer, 2));
+    append(&test.db, &[poison.clone(), next]).await;
+    let relay = Relay::new(test.db.clone(), bus.clone(), "test");
+    for _ in 0..5 {
+        assert!(relay.publish_pending().await.is_err(), "retried while attempts remain");
+    }
+    // The sixth attempt dead-letters it; the event behind it flows again.
+    assert_eq!(relay.publish_pending().await.expect("published"), 2);
+    assert_eq!(effects(&test.db, "stuck", poison.id).await, 0);
+    let letters = bus.dead_letters();
+    assert_eq!(letters.len(), 1);
+    assert_eq!(letters[0].event.id, poison.id);
+    assert!(letters[0].reason.starts_with("retries exhausted"), "{}", letters[0].reason);
+}

@@ -1,14 +1,15 @@
 //! The in-process bus of the embedded mode: `publish` hands the event to every matching
 //! subscriber and returns only when each has applied it, so the relay marks an outbox row sent
 //! only after every subscriber's inbox committed. A subscriber's transient failure fails the
-//! publish (the relay retries; subscribers that already applied it skip it through their inbox);
-//! a permanent failure is dead-lettered here, as RabbitMQ would.
+//! publish (the relay retries; subscribers that already applied it skip it through their inbox)
+//! a bounded number of times, after which the event is dead-lettered for that subscriber as
+//! RabbitMQ's delayed retries would; a permanent failure is dead-lettered at once.
 //!
 //! Queues outlive their consumers, as durable RabbitMQ queues do: events for a queue whose
 //! consumer has stopped wait in its backlog and are delivered, in order, when a consumer
 //! subscribes to the same queue name again (a context restarted within the process).
 
-use std::collections::VecDeque;
+use std::collections::{HashMap, VecDeque};
 use std::sync::Mutex;
 use std::time::Duration;
 
@@ -33,10 +34,16 @@ struct Queue {
     backlog: VecDeque<EventEnvelope>,
 }
 
+/// Deliveries of one event to one queue before a transient failure dead-letters it (the first
+/// and five retries, as on RabbitMQ).
+const MAX_ATTEMPTS: u32 = 6;
+
 #[derive(Default)]
 pub struct MemoryBus {
     queues: Mutex<Vec<Queue>>,
     dead_letters: Mutex<Vec<DeadLetter>>,
+    /// Transient failures so far, per (queue, event).
+    failures: Mutex<HashMap<(String, uuid::Uuid), u32>>,
 }
 
 enum Outcome {
@@ -47,6 +54,12 @@ enum Outcome {
 impl MemoryBus {
     pub fn new() -> Self {
         Self::default()
+    }
+
+    fn dead_letter(&self, subscription: &Subscription, event: &EventEnvelope, reason: String) {
+        tracing::error!(queue = %subscription.queue, event_id = %event.id, event_type = %event.event_type, %reason, "event dead-lettered");
+        let letter = DeadLetter { queue: subscription.queue.clone(), event: event.clone(), reason };
+        self.dead_letters.lock().unwrap_or_else(|p| p.into_inner()).push(letter);
     }
 
     pub fn dead_letters(&self) -> Vec<DeadLetter> {
@@ -69,16 +82,26 @@ impl MemoryBus {
 
     async fn deliver(&self, subscription: &Subscription, event: &EventEnvelope) -> Outcome {
         let started = std::time::Instant::now();
+        let key = (subscription.queue.clone(), event.id);
         let outcome = match subscription.handler.handle(event).await {
             Ok(()) => Outcome::Applied,
-            Err(HandlerError::Transient(reason)) => return Outcome::Retry(reason),
+            Err(HandlerError::Transient(reason)) => {
+                let mut failures = self.failures.lock().unwrap_or_else(|p| p.into_inner());
+                let attempts = failures.entry(key.clone()).or_insert(0);
+                *attempts += 1;
+                if *attempts < MAX_ATTEMPTS {
+                    return Outcome::Retry(reason);
+                }
+                drop(failures);
+                self.dead_letter(subscription, event, format!("retries exhausted: {reason}"));
+                Outcome::Applied
+            }
             Err(HandlerError::Permanent(reason)) => {
-                tracing::error!(queue = %subscription.queue, event_id = %event.id, event_type = %event.event_type, %reason, "event dead-lettered");
-                let letter = DeadLetter { queue: subscription.queue.clone(), event: event.clone(), reason };
-                self.dead_letters.lock().unwrap_or_else(|p| p.into_inner()).push(letter);
+                self.dead_letter(subscription, event, reason);
                 Outcome::Applied
             }
         };
+        self.failures.lock().unwrap_or_else(|p| p.into_inner()).remove(&key);
         super::record_consumed(&subscription.queue, event, started.elapsed());
         outcome
     }

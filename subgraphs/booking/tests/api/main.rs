@@ -6,5 +6,5 @@
 mod helpers;
 
 mod requests;
-
+mod saga;
 mod schema;

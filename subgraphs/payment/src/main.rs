@@ -1,0 +1,10 @@
+//! The payment subgraph as its own process (production): configuration from the environment.
+
+use platform::{Env, Shutdown};
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    let config = payment::PaymentConfig::from_env(&Env::process())?;
+    platform::telemetry::init_tracing(config.common.log_format);
+    payment::run(config, Shutdown::on_signals()).await
+}
