@@ -3,17 +3,38 @@
 //! sent only once the bus has confirmed it. A crash between the two republishes the event;
 //! consumers' inboxes make that harmless.
 
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, Weak};
 use std::time::Duration;
 
 use kernel::EventEnvelope;
 use sqlx::{PgConnection, SqliteConnection};
+use tokio::sync::Notify;
 
 use crate::bus::EventBus;
 use crate::db::Db;
 use crate::shutdown::Shutdown;
 
 const BATCH: i64 = 100;
+
+/// The relays of this process. Appending events wakes them, so an event is published within
+/// milliseconds of its commit instead of at the next poll. The wake comes before the commit
+/// (the append is inside the transaction): a woken relay looks again a few times in quick
+/// succession. Polling stays as the fallback (other processes' appends, missed wakes).
+static RELAYS: Mutex<Vec<Weak<Notify>>> = Mutex::new(Vec::new());
+
+fn wake_relays() {
+    let mut relays = RELAYS.lock().unwrap_or_else(|p| p.into_inner());
+    relays.retain(|relay| match relay.upgrade() {
+        Some(wake) => {
+            wake.notify_one();
+            true
+        }
+        None => false,
+    });
+}
+
+/// Quick looks after a wake (2 ms apart) before falling back to the poll interval.
+const EAGER_LOOKS: u32 = 10;
 
 /// Appends events inside the caller's PostgreSQL transaction.
 pub async fn append_postgres(conn: &mut PgConnection, events: &[EventEnvelope]) -> Result<(), sqlx::Error> {
@@ -24,6 +45,9 @@ pub async fn append_postgres(conn: &mut PgConnection, events: &[EventEnvelope]) 
             .bind(sqlx::types::Json(event))
             .execute(&mut *conn)
             .await?;
+    }
+    if !events.is_empty() {
+        wake_relays();
     }
     Ok(())
 }
@@ -37,6 +61,9 @@ pub async fn append_sqlite(conn: &mut SqliteConnection, events: &[EventEnvelope]
             .bind(serde_json::to_string(event).expect("an envelope serialises to JSON"))
             .execute(&mut *conn)
             .await?;
+    }
+    if !events.is_empty() {
+        wake_relays();
     }
     Ok(())
 }
@@ -60,26 +87,40 @@ impl Relay {
         self
     }
 
-    /// Runs until `shutdown`; a failing bus is retried with backoff, never skipped.
+    /// Runs until `shutdown`; a failing bus is retried with backoff, never skipped. Woken by
+    /// appends in this process; polls every `poll_interval` otherwise.
     pub async fn run(self, shutdown: Shutdown) {
+        let wake = Arc::new(Notify::new());
+        RELAYS.lock().unwrap_or_else(|p| p.into_inner()).push(Arc::downgrade(&wake));
         let mut backoff = self.poll_interval;
+        let mut eager = 0;
         while !shutdown.is_triggered() {
-            let pause = match self.publish_pending().await {
+            let (pause, failing) = match self.publish_pending().await {
                 Ok(published) if published > 0 => {
                     backoff = self.poll_interval;
+                    eager = 0;
                     continue;
                 }
-                Ok(_) => self.poll_interval,
+                Ok(_) if eager > 0 => {
+                    eager -= 1;
+                    (Duration::from_millis(2), false)
+                }
+                Ok(_) => {
+                    self.record_backlog().await;
+                    (self.poll_interval, false)
+                }
                 Err(error) => {
                     tracing::warn!(service = %self.service, %error, retry_in = ?backoff, "outbox relay: publishing failed");
                     backoff = (backoff * 2).min(Duration::from_secs(10));
-                    backoff
+                    self.record_backlog().await;
+                    (backoff, true)
                 }
             };
-            self.record_backlog().await;
             tokio::select! {
                 _ = shutdown.wait() => break,
                 _ = tokio::time::sleep(pause) => {}
+                // While the bus fails, appends do not cut the backoff short.
+                _ = wake.notified(), if !failing => eager = EAGER_LOOKS,
             }
         }
         tracing::debug!(service = %self.service, "outbox relay stopped");

@@ -470,23 +470,32 @@ pub struct TutorCalendar {
 }
 
 impl TutorCalendar {
-    /// Whether `[starts_at, ends_at)` lies inside one weekly window (in the tutor's zone, DST
-    /// included) and outside every time off.
+    /// Whether `[starts_at, ends_at)` lies inside the tutor's weekly windows (in the tutor's
+    /// zone, daylight saving included; windows that touch, such as Monday until 24:00 and
+    /// Tuesday from 00:00, count as one) and outside every time off.
     pub fn admits(&self, starts_at: DateTime<Utc>, ends_at: DateTime<Utc>) -> Result<(), DomainError> {
         let local_day = starts_at.with_timezone(&self.time_zone).date_naive();
-        // A window of the previous local day may run up to midnight.
-        let inside = [local_day.pred_opt(), Some(local_day)].into_iter().flatten().any(|day| {
-            self.weekly.iter().filter(|w| w.weekday == day.weekday().number_from_monday()).any(|w| {
-                match (
-                    local_instant(self.time_zone, day, w.start_minute),
-                    local_instant(self.time_zone, day, w.end_minute),
-                ) {
-                    (Some(from), Some(to)) => from <= starts_at && ends_at <= to,
-                    _ => false,
+        let mut open: Vec<(DateTime<Utc>, DateTime<Utc>)> = Vec::new();
+        // A session lasts at most 4 hours: the windows of the days around its start decide.
+        for day in [local_day.pred_opt(), Some(local_day), local_day.succ_opt()].into_iter().flatten() {
+            for w in self.weekly.iter().filter(|w| w.weekday == day.weekday().number_from_monday()) {
+                let from = local_instant(self.time_zone, day, w.start_minute);
+                let to = local_instant(self.time_zone, day, w.end_minute);
+                if let (Some(from), Some(to)) = (from, to)
+                    && from < to
+                {
+                    open.push((from, to));
                 }
-            })
-        });
-        if !inside {
+            }
+        }
+        open.sort();
+        let mut covered_until = starts_at;
+        for (from, to) in open {
+            if from <= covered_until && to > covered_until {
+                covered_until = to;
+            }
+        }
+        if covered_until < ends_at {
             return Err(DomainError::OutsideAvailability);
         }
         if self.time_off.iter().any(|(a, b)| *a < ends_at && starts_at < *b) {
@@ -589,9 +598,19 @@ mod tests {
         assert!(request(&paris, "2027-01-04T10:00:00Z", 60).is_ok());
         // The next Monday is time off.
         assert_eq!(request(&paris, "2027-01-11T08:00:00Z", 60).err(), Some(DomainError::TimeOff));
-        // Friday 22:00–24:00 local runs to midnight.
+        // Friday 22:00–24:00 local runs to midnight; Saturday has no window.
         assert!(request(&paris, "2027-01-08T22:00:00Z", 60).is_ok());
         assert_eq!(request(&paris, "2027-01-08T22:30:00Z", 60).err(), Some(DomainError::OutsideAvailability));
+        // Windows that touch across midnight hold one session (Sunday 00:00–01:00 is not open,
+        // so add Saturday until midnight and Sunday from midnight).
+        let mut weekend = calendar(chrono_tz::UTC);
+        weekend.weekly = vec![
+            Window::parse(6, "20:00", "24:00").expect("window"),
+            Window::parse(7, "00:00", "02:00").expect("window"),
+        ];
+        assert!(request(&weekend, "2027-01-09T23:30:00Z", 60).is_ok());
+        assert!(request(&weekend, "2027-01-09T23:00:00Z", 180).is_ok());
+        assert_eq!(request(&weekend, "2027-01-10T01:30:00Z", 60).err(), Some(DomainError::OutsideAvailability));
     }
 
     #[test]

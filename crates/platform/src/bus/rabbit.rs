@@ -66,15 +66,15 @@ impl RabbitBus {
     }
 
     /// Prefixes every exchange and queue this bus declares with `namespace` (tests on a shared
-    /// broker); such queues expire after ten idle minutes.
+    /// broker); such queues are classic queues that expire after a minute without consumers.
     pub fn with_namespace(mut self, namespace: &str) -> Self {
         self.namespace = namespace.to_owned();
         self
     }
 
-    /// Namespaced (test) queues are deleted by the broker after ten idle minutes.
+    /// Namespaced (test) queues are deleted by the broker after a minute without consumers.
     fn expires(&self) -> Option<Duration> {
-        (!self.namespace.is_empty()).then_some(Duration::from_secs(600))
+        (!self.namespace.is_empty()).then_some(Duration::from_secs(60))
     }
 
     fn exchange(&self, producer: &str) -> String {
@@ -284,13 +284,18 @@ fn text(value: &str) -> AMQPValue {
     AMQPValue::LongString(LongString::from(value))
 }
 
-/// A queue's arguments, with `x-expires` when the bus's queues are temporary (namespaced tests).
+/// A queue's arguments. Temporary queues (a namespaced test bus) are classic queues that expire
+/// when idle: quorum queues hold file descriptors each, and a test run declares hundreds of
+/// queues on one broker.
 fn queue_args(entries: &[(&str, AMQPValue)], expires: Option<Duration>) -> FieldTable {
-    let mut entries = entries.to_vec();
-    if let Some(expires) = expires {
-        entries.push(("x-expires", AMQPValue::LongLongInt(expires.as_millis() as i64)));
-    }
-    table(&entries)
+    let Some(expires) = expires else { return table(entries) };
+    let mut temporary: Vec<(&str, AMQPValue)> = entries
+        .iter()
+        .filter(|(key, _)| *key != "x-delivery-limit")
+        .map(|(key, value)| if *key == "x-queue-type" { (*key, text("classic")) } else { (*key, value.clone()) })
+        .collect();
+    temporary.push(("x-expires", AMQPValue::LongLongInt(expires.as_millis() as i64)));
+    table(&temporary)
 }
 
 fn durable_queue() -> QueueDeclareOptions {

@@ -54,9 +54,12 @@ pub async fn spawn_app_with(overrides: &[(&str, &str)]) -> TestApp {
 }
 
 impl TestApp {
-    /// Another instance on the same database (a restart with other settings).
-    pub async fn restart_with(&self, overrides: &[(&str, &str)]) -> TestApp {
-        spawn_on(self.database_url.clone(), tempfile::tempdir().expect("temp dir"), overrides).await
+    /// Stops this instance and starts another on the same database (a redeploy). The first one
+    /// is stopped first: its relay would otherwise publish the new instance's events on its own bus.
+    pub async fn restart_with(self, overrides: &[(&str, &str)]) -> TestApp {
+        let url = self.database_url.clone();
+        drop(self);
+        spawn_on(url, tempfile::tempdir().expect("temp dir"), overrides).await
     }
 }
 
