@@ -56,10 +56,12 @@ pub async fn spawn_app_with(overrides: &[(&str, &str)]) -> TestApp {
 impl TestApp {
     /// Stops this instance and starts another on the same database (a redeploy). The first one
     /// is stopped first: its relay would otherwise publish the new instance's events on its own bus.
-    pub async fn restart_with(self, overrides: &[(&str, &str)]) -> TestApp {
+    pub async fn restart_with(mut self, overrides: &[(&str, &str)]) -> TestApp {
         let url = self.database_url.clone();
+        // The directory holds the SQLite database: it moves to the new instance.
+        let dir = std::mem::replace(&mut self._dir, tempfile::tempdir().expect("temp dir"));
         drop(self);
-        spawn_on(url, tempfile::tempdir().expect("temp dir"), overrides).await
+        spawn_on(url, dir, overrides).await
     }
 }
 
