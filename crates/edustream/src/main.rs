@@ -293,10 +293,15 @@ async fn dev(data_dir: &str, host: &str) -> anyhow::Result<()> {
     let booking = booking::build(&booking_config, bus.clone(), verifier.clone(), &shutdown).await?;
     let booking_task = tokio::spawn(booking.serve(listener, shutdown.clone(), booking_config.common.shutdown_grace));
 
-    let payment_env = env
+    let mut payment_env = env
         .clone()
         .with("DATABASE_URL", format!("sqlite:{data_dir}/payment.db"))
         .with("LISTEN_ADDR", format!("{host}:{}", payment::config::DEFAULT_PORT));
+    if payment_env.get("PAYMENT_WEBHOOK_SECRET").is_none() {
+        // Provider and endpoint share this process: a secret of its own will do.
+        payment_env =
+            payment_env.with("PAYMENT_WEBHOOK_SECRET", format!("whsec_dev_{}", uuid::Uuid::new_v4().simple()));
+    }
     let payment_config = payment::PaymentConfig::from_env(&payment_env)?;
     let payment_addr = payment_config.common.listen_addr;
     let listener =

@@ -334,3 +334,40 @@ async fn listings_page_by_session_start_and_filter() {
     let body = stack.gql(entities, reps, Some(&student.token)).await;
     assert_eq!(code(&body), "FORBIDDEN", "{body}");
 }
+
+#[tokio::test]
+async fn the_sweeper_completes_sessions_that_ended_long_enough_ago() {
+    let stack = spawn().await;
+    let tutor = stack.tutor("Zoe", true).await;
+    let student = stack.user("STUDENT", "Zed").await;
+    // A real booking, then moved into the past as if its session had taken place a day ago (the
+    // API refuses sessions in the past).
+    let id = stack.booked(&student, &tutor, in_days(3), 60).await;
+    stack.deliver(&succeeded(&id, &student.id)).await;
+    stack.wait_status(&id, &student.token, "CONFIRMED").await;
+    let ended = chrono::Utc::now() - chrono::Duration::hours(25);
+    let booking_id: uuid::Uuid = id.parse().expect("uuid");
+    let shift = "UPDATE bookings SET starts_at = $1, ends_at = $2 WHERE id = $3";
+    match &stack.db {
+        platform::db::Db::Postgres(pool) => sqlx::query(shift)
+            .bind(ended - chrono::Duration::hours(1))
+            .bind(ended)
+            .bind(booking_id)
+            .execute(pool)
+            .await
+            .map(drop),
+        platform::db::Db::Sqlite(pool) => sqlx::query(shift)
+            .bind(ended - chrono::Duration::hours(1))
+            .bind(ended)
+            .bind(booking_id)
+            .execute(pool)
+            .await
+            .map(drop),
+    }
+    .expect("moved into the past");
+    // The sweeper (every 100 ms here) completes it: 24 h after the end by default.
+    let completed = stack.events.wait_for("booking.BookingCompleted", &id).await;
+    assert_eq!(completed.payload["studentId"], student.id);
+    assert_eq!(stack.booking(&id, &student.token).await["status"], "COMPLETED");
+    assert_eq!(stack.service.sweep().await.expect("sweeps"), 0, "nothing else is due");
+}
