@@ -299,8 +299,7 @@ async fn dev(data_dir: &str, host: &str) -> anyhow::Result<()> {
         .with("LISTEN_ADDR", format!("{host}:{}", payment::config::DEFAULT_PORT));
     if payment_env.get("PAYMENT_WEBHOOK_SECRET").is_none() {
         // Provider and endpoint share this process: a secret of its own will do.
-        payment_env =
-            payment_env.with("PAYMENT_WEBHOOK_SECRET", format!("whsec_dev_{}", uuid::Uuid::new_v4().simple()));
+        payment_env = payment_env.with("PAYMENT_WEBHOOK_SECRET", format!("whsec_dev_{:032x}", rand::random::<u128>()));
     }
     let payment_config = payment::PaymentConfig::from_env(&payment_env)?;
     let payment_addr = payment_config.common.listen_addr;
