@@ -71,6 +71,18 @@ id_type!(
     /// A review, owned by the review context.
     ReviewId
 );
+id_type!(
+    /// A booking's payment, owned by the payment context.
+    PaymentId
+);
+id_type!(
+    /// A refund of (part of) a payment, owned by the payment context.
+    RefundId
+);
+id_type!(
+    /// A transfer of a tutor's earnings, owned by the payment context.
+    PayoutId
+);
 
 #[cfg(test)]
 mod tests {

@@ -13,5 +13,5 @@ pub mod money;
 pub use auth::{AccessClaims, Role};
 pub use error::ErrorCode;
 pub use events::{EventEnvelope, PublishedEvent};
-pub use ids::{BookingId, ReviewId, TutorId, UserId};
+pub use ids::{BookingId, PaymentId, PayoutId, RefundId, ReviewId, TutorId, UserId};
 pub use money::{Currency, Money, MoneyError};

@@ -232,6 +232,11 @@ pub fn ed25519_jwk(kid: &str, public_key: &[u8; 32]) -> serde_json::Value {
     })
 }
 
+/// The principal of the request, if it carried a valid token.
+pub fn viewer<'a>(ctx: &async_graphql::Context<'a>) -> Option<&'a Principal> {
+    ctx.data_opt::<AuthContext>().and_then(|auth| auth.principal.as_ref())
+}
+
 /// The principal of the request, or an `UNAUTHENTICATED` error.
 pub fn require_principal<'a>(ctx: &async_graphql::Context<'a>) -> async_graphql::Result<&'a Principal> {
     ctx.data_opt::<AuthContext>()

@@ -14,6 +14,11 @@ pub fn error_with_code(code: ErrorCode, message: impl Into<String>) -> async_gra
     async_graphql::Error::new(message).extend_with(|_, ext| ext.set("code", code.as_str()))
 }
 
+/// An id argument parsed as `T`, or a `BAD_USER_INPUT` error naming `what` it should have been.
+pub fn parse_id<T: std::str::FromStr>(id: &async_graphql::ID, what: &str) -> async_graphql::Result<T> {
+    id.parse().map_err(|_| error_with_code(ErrorCode::BadUserInput, format!("`{}` is not a {what} id", id.as_str())))
+}
+
 /// An unexpected failure: logged with its cause, shown to the client only as "internal error".
 pub fn internal_error(cause: &dyn std::fmt::Display) -> async_graphql::Error {
     tracing::error!(error = %cause, "internal error");

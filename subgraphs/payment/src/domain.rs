@@ -2,11 +2,8 @@
 //! or cancelled before any charge), refunds, the settlement of a booking into the tutor's
 //! earnings and the platform's fee, and payouts. Pure: no database, HTTP or GraphQL here.
 
-use std::fmt;
-use std::str::FromStr;
-
 use chrono::{DateTime, Duration, Utc};
-pub use kernel::{BookingId, Currency, Money, Role, TutorId, UserId};
+pub use kernel::{BookingId, Currency, Money, PaymentId, PayoutId, RefundId, Role, TutorId, UserId};
 use uuid::Uuid;
 
 /// A rule of the domain was broken; the message is fit for the client.
@@ -35,62 +32,6 @@ pub enum DomainError {
     #[error("the period cannot end in the future")]
     FuturePeriod,
 }
-
-macro_rules! id_type {
-    ($(#[$doc:meta])* $name:ident) => {
-        $(#[$doc])*
-        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
-        pub struct $name(Uuid);
-
-        impl $name {
-            /// A new, time-ordered identifier.
-            pub fn new() -> Self {
-                Self(Uuid::now_v7())
-            }
-
-            pub fn from_uuid(uuid: Uuid) -> Self {
-                Self(uuid)
-            }
-
-            pub fn as_uuid(&self) -> Uuid {
-                self.0
-            }
-        }
-
-        impl Default for $name {
-            fn default() -> Self {
-                Self::new()
-            }
-        }
-
-        impl fmt::Display for $name {
-            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-                self.0.fmt(f)
-            }
-        }
-
-        impl FromStr for $name {
-            type Err = kernel::ids::InvalidId;
-
-            fn from_str(s: &str) -> Result<Self, Self::Err> {
-                Uuid::parse_str(s.trim()).map(Self).map_err(|_| kernel::ids::InvalidId(s.to_owned()))
-            }
-        }
-    };
-}
-
-id_type!(
-    /// A booking's payment.
-    PaymentId
-);
-id_type!(
-    /// A refund of (part of) a payment.
-    RefundId
-);
-id_type!(
-    /// A transfer of a tutor's earnings.
-    PayoutId
-);
 
 /// Stable names of enum values, as stored and as shown.
 macro_rules! named {
@@ -189,7 +130,7 @@ pub struct Payment {
     /// The provider's payment intent.
     pub intent_id: String,
     /// The booking saga's correlation id: events about this payment continue it.
-    pub correlation_id: uuid::Uuid,
+    pub correlation_id: Uuid,
     /// The method of the charge attempt; `None` while no charge was attempted.
     pub payment_method: Option<String>,
     pub booking: BookingState,
@@ -221,7 +162,7 @@ impl Payment {
         parties: Parties,
         amount: Money,
         intent_id: String,
-        correlation_id: uuid::Uuid,
+        correlation_id: Uuid,
         now: DateTime<Utc>,
     ) -> Result<Self, DomainError> {
         if amount.amount_minor <= 0 {
@@ -540,7 +481,7 @@ mod tests {
     }
 
     fn payment(amount: i64) -> Payment {
-        Payment::open(parties(), eur(amount), "pi_1".into(), uuid::Uuid::nil(), Utc::now()).expect("positive")
+        Payment::open(parties(), eur(amount), "pi_1".into(), Uuid::nil(), Utc::now()).expect("positive")
     }
 
     #[test]
@@ -558,7 +499,7 @@ mod tests {
     #[test]
     fn a_payment_opens_pending_for_a_positive_amount() {
         assert_eq!(
-            Payment::open(parties(), eur(0), "pi".into(), uuid::Uuid::nil(), Utc::now()),
+            Payment::open(parties(), eur(0), "pi".into(), Uuid::nil(), Utc::now()),
             Err(DomainError::NonPositiveAmount)
         );
         assert_eq!(payment(5000).status, Status::Pending);

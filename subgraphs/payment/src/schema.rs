@@ -8,10 +8,10 @@ use std::sync::Arc;
 use async_graphql::dataloader::{DataLoader, Loader};
 use async_graphql::{ComplexObject, Context, EmptySubscription, Enum, ID, Object, Result, Schema, SimpleObject};
 use chrono::{DateTime, Utc};
-use kernel::ErrorCode;
-use platform::auth::{AuthContext, require_principal};
-use platform::graphql::{RequestMetrics, error_with_code};
-use platform::{Principal, SignedInGuard};
+use platform::SignedInGuard;
+use platform::auth::require_principal;
+use platform::auth::viewer;
+use platform::graphql::{RequestMetrics, parse_id};
 
 use crate::domain::{self, BookingId, PaymentId, PayoutStatus as DomainPayoutStatus, Status, TutorId};
 use crate::error::{IntoGraphql, ServiceError};
@@ -41,14 +41,6 @@ pub fn sdl() -> String {
 
 fn service<'a>(ctx: &Context<'a>) -> &'a Arc<PaymentService> {
     ctx.data_unchecked::<Arc<PaymentService>>()
-}
-
-fn viewer<'a>(ctx: &Context<'a>) -> Option<&'a Principal> {
-    ctx.data_opt::<AuthContext>().and_then(|a| a.principal.as_ref())
-}
-
-fn parse_id<T: std::str::FromStr>(id: &ID, what: &str) -> Result<T> {
-    id.parse().map_err(|_| error_with_code(ErrorCode::BadUserInput, format!("`{}` is not a {what} id", id.as_str())))
 }
 
 fn loader_error(e: Arc<ServiceError>) -> async_graphql::Error {

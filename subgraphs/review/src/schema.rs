@@ -10,11 +10,10 @@ use async_graphql::{
     SimpleObject,
 };
 use chrono::{DateTime, Utc};
-use kernel::ErrorCode;
-use platform::auth::AuthContext;
+use platform::SignedInGuard;
 use platform::auth::require_principal;
-use platform::graphql::{RequestMetrics, error_with_code};
-use platform::{Principal, SignedInGuard};
+use platform::auth::viewer;
+use platform::graphql::{RequestMetrics, parse_id};
 
 use crate::domain::{self, BookingId, ReviewId, Status, TutorId};
 use crate::error::{IntoGraphql, ServiceError};
@@ -44,14 +43,6 @@ pub fn sdl() -> String {
 
 fn service<'a>(ctx: &Context<'a>) -> &'a Arc<ReviewService> {
     ctx.data_unchecked::<Arc<ReviewService>>()
-}
-
-fn viewer<'a>(ctx: &Context<'a>) -> Option<&'a Principal> {
-    ctx.data_opt::<AuthContext>().and_then(|a| a.principal.as_ref())
-}
-
-fn parse_id<T: std::str::FromStr>(id: &ID, what: &str) -> Result<T> {
-    id.parse().map_err(|_| error_with_code(ErrorCode::BadUserInput, format!("`{}` is not a {what} id", id.as_str())))
 }
 
 fn loader_error(e: Arc<ServiceError>) -> async_graphql::Error {
