@@ -14,7 +14,7 @@
 //!   identity: { url: "${IDENTITY_URL:-http://identity:8001/graphql}", timeout: 5s, protocol: http2 }
 //! query_plan: { expose: false }
 //! subgraph_errors: { expose: false }
-//! limits: { body_bytes: 2097152 }
+//! limits: { body_bytes: 2097152, max_depth: 32, max_aliases: 128, max_root_fields: 64, max_tokens: 50000, max_cost: 0, list_size: 10 }
 //! ```
 
 use std::collections::HashMap;
@@ -69,6 +69,8 @@ pub struct RouterConfig {
     /// Whether subgraph error messages reach clients; masked by default (code and path kept).
     pub expose_subgraph_errors: bool,
     pub body_limit_bytes: usize,
+    /// Depth, aliases, root fields, tokens and cost of operations (`0` turns one off).
+    pub operation_limits: crate::limits::OperationLimits,
 }
 
 impl Default for RouterConfig {
@@ -83,6 +85,7 @@ impl Default for RouterConfig {
             expose_query_plan: false,
             expose_subgraph_errors: false,
             body_limit_bytes: 2 * 1024 * 1024,
+            operation_limits: crate::limits::OperationLimits::default(),
         }
     }
 }
@@ -149,6 +152,26 @@ impl RouterConfig {
                 .ok()
                 .filter(|n| *n > 0)
                 .ok_or_else(|| ConfigError(format!("ROUTER_BODY_LIMIT_BYTES: `{v}` is not a positive number")))?;
+        }
+        let limits = &mut self.operation_limits;
+        for (name, slot) in [
+            ("ROUTER_MAX_DEPTH", &mut limits.max_depth),
+            ("ROUTER_MAX_ALIASES", &mut limits.max_aliases),
+            ("ROUTER_MAX_ROOT_FIELDS", &mut limits.max_root_fields),
+            ("ROUTER_MAX_TOKENS", &mut limits.max_tokens),
+        ] {
+            if let Some(v) = var(name) {
+                *slot = v
+                    .trim()
+                    .parse()
+                    .map_err(|_| ConfigError(format!("{name}: `{v}` is not a number (0: no limit)")))?;
+            }
+        }
+        if let Some(v) = var("ROUTER_MAX_COST") {
+            limits.max_cost = v
+                .trim()
+                .parse()
+                .map_err(|_| ConfigError(format!("ROUTER_MAX_COST: `{v}` is not a number (0: no limit)")))?;
         }
         Ok(())
     }
@@ -344,6 +367,12 @@ struct ExposeSection {
 #[serde(deny_unknown_fields)]
 struct LimitsSection {
     body_bytes: Option<usize>,
+    max_depth: Option<usize>,
+    max_aliases: Option<usize>,
+    max_root_fields: Option<usize>,
+    max_tokens: Option<usize>,
+    max_cost: Option<u64>,
+    list_size: Option<u64>,
 }
 
 impl File {
@@ -381,6 +410,19 @@ impl File {
                 return Err(ConfigError("limits.body_bytes must be positive".into()));
             }
             config.body_limit_bytes = bytes;
+        }
+        let limits = &mut config.operation_limits;
+        let section = &self.limits;
+        limits.max_depth = section.max_depth.unwrap_or(limits.max_depth);
+        limits.max_aliases = section.max_aliases.unwrap_or(limits.max_aliases);
+        limits.max_root_fields = section.max_root_fields.unwrap_or(limits.max_root_fields);
+        limits.max_tokens = section.max_tokens.unwrap_or(limits.max_tokens);
+        limits.max_cost = section.max_cost.unwrap_or(limits.max_cost);
+        if let Some(size) = section.list_size {
+            if size == 0 {
+                return Err(ConfigError("limits.list_size must be positive".into()));
+            }
+            limits.list_size = size;
         }
         Ok(config)
     }
@@ -448,6 +490,27 @@ limits: { body_bytes: 1024 }
         assert_eq!(config.listen.to_string(), "0.0.0.0:4000");
         assert_eq!(config.subgraph("identity").protocol, Protocol::Http2);
         assert_eq!(config.subgraph_urls["identity"], "http://identity:8001/graphql");
+        assert_eq!(config.operation_limits, crate::limits::OperationLimits::default());
+    }
+
+    #[test]
+    fn operation_limits_come_from_the_file_and_the_environment() {
+        let yaml = "limits: { max_depth: 5, max_aliases: 0, max_root_fields: 3, max_tokens: 900, max_cost: 2000, list_size: 20 }";
+        let mut config = RouterConfig::from_yaml(yaml, &no_env).expect("valid");
+        let limits = &config.operation_limits;
+        assert_eq!((limits.max_depth, limits.max_aliases, limits.max_root_fields), (5, 0, 3));
+        assert_eq!((limits.max_tokens, limits.max_cost, limits.list_size), (900, 2000, 20));
+        let env = |name: &str| match name {
+            "ROUTER_MAX_DEPTH" => Some("7".to_owned()),
+            "ROUTER_MAX_COST" => Some("0".to_owned()),
+            _ => None,
+        };
+        config.apply_env(&env).expect("valid");
+        assert_eq!((config.operation_limits.max_depth, config.operation_limits.max_cost), (7, 0));
+        let bad = |name: &'static str, value: &'static str| move |n: &str| (n == name).then(|| value.to_owned());
+        assert!(config.apply_env(&bad("ROUTER_MAX_TOKENS", "many")).is_err());
+        let error = RouterConfig::from_yaml("limits: { list_size: 0 }", &no_env).expect_err("zero");
+        assert!(error.0.contains("list_size"), "{error}");
     }
 
     #[test]

@@ -10,6 +10,7 @@ pub mod config;
 pub mod execute;
 pub mod fieldset;
 pub mod http;
+pub mod limits;
 pub mod operation;
 pub mod plan;
 pub mod response;
@@ -94,7 +95,7 @@ impl Router {
         if let Some(found) = self.documents.lock().unwrap_or_else(|p| p.into_inner()).get(query) {
             return Ok(found.clone());
         }
-        let document = operation::parse(&self.supergraph.api, query)?;
+        let document = operation::parse(&self.supergraph.api, query, self.config.operation_limits.max_tokens)?;
         let prepared = Arc::new(Prepared { document: Arc::new(document), plans: Mutex::new(HashMap::new()) });
         let mut cache = self.documents.lock().unwrap_or_else(|p| p.into_inner());
         if cache.len() >= CACHE_CAPACITY {
@@ -125,6 +126,7 @@ impl Router {
         let prepared = self.document(&request.query)?;
         let (operation, variables) =
             operation::select(&sg.api, &prepared.document, request.operation_name.as_deref(), &request.variables)?;
+        limits::check(&prepared.document, operation, &variables, &self.config.operation_limits)?;
         let planned = self.planned(&request, &prepared, operation, &variables)?;
         let mut errors: Vec<Value> = Vec::new();
         let mut data = Value::Object(Map::new());

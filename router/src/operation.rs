@@ -19,6 +19,8 @@ pub enum RequestError {
     Variables(String),
     #[error("{0}")]
     UnknownOperation(String),
+    #[error(transparent)]
+    Limit(#[from] crate::limits::LimitError),
 }
 
 impl RequestError {
@@ -28,6 +30,7 @@ impl RequestError {
             Self::Validation(_) => "GRAPHQL_VALIDATION_FAILED",
             Self::Variables(_) => "BAD_USER_INPUT",
             Self::UnknownOperation(_) => "GRAPHQL_VALIDATION_FAILED",
+            Self::Limit(limit) => limit.code(),
         }
     }
 }
@@ -78,9 +81,19 @@ pub struct Prepared {
     pub operation_name: Option<String>,
 }
 
-pub fn parse(api: &Valid<Schema>, query: &str) -> Result<Valid<ExecutableDocument>, RequestError> {
-    let ast = apollo_compiler::ast::Document::parse(query, "operation.graphql")
-        .map_err(|e| RequestError::Parse(e.errors.to_string()))?;
+/// Parses (stopping after `max_tokens` tokens; `0`: no limit) and validates an operation.
+pub fn parse(api: &Valid<Schema>, query: &str, max_tokens: usize) -> Result<Valid<ExecutableDocument>, RequestError> {
+    let mut parser = apollo_compiler::parser::Parser::new();
+    if max_tokens > 0 {
+        parser = parser.token_limit(max_tokens);
+    }
+    let ast = parser.parse_ast(query, "operation.graphql").map_err(|e| {
+        if max_tokens > 0 && parser.tokens_reached() >= max_tokens {
+            RequestError::Limit(crate::limits::LimitError::Tokens { max: max_tokens })
+        } else {
+            RequestError::Parse(e.errors.to_string())
+        }
+    })?;
     ast.to_executable_validate(api).map_err(|e| RequestError::Validation(e.errors.to_string()))
 }
 

@@ -392,3 +392,82 @@ type Cat @join__type(graph: A, key: "id") @join__type(graph: B) {
         assert!(jump["operation"].as_str().unwrap_or_default().contains("... on Cat { age }"), "{plan}");
     }
 }
+
+mod limits {
+    use super::*;
+    use router::limits::OperationLimits;
+
+    async fn limited(limits: OperationLimits) -> (Router, Arc<Recorded>) {
+        let recorded = Arc::new(Recorded::default());
+        let base = mock_subgraphs(recorded.clone()).await;
+        let supergraph = Supergraph::parse(&supergraph(&base)).expect("valid supergraph");
+        (Router::new(supergraph, RouterConfig { operation_limits: limits, ..Default::default() }), recorded)
+    }
+
+    fn off() -> OperationLimits {
+        OperationLimits { max_depth: 0, max_aliases: 0, max_root_fields: 0, max_tokens: 0, max_cost: 0, list_size: 10 }
+    }
+
+    fn code(body: &Value) -> &str {
+        body["errors"][0]["extensions"]["code"].as_str().unwrap_or_else(|| panic!("no code in {body}"))
+    }
+
+    #[tokio::test]
+    async fn depth_aliases_and_root_fields_are_refused_before_any_fetch() {
+        let (router, recorded) = limited(OperationLimits { max_depth: 2, ..off() }).await;
+        assert!(run(&router, "{ products { name } }").await["data"]["products"].is_array());
+        let body = run(&router, "{ products { reviews { body } } }").await;
+        assert_eq!(code(&body), "MAX_DEPTH_LIMIT", "{body}");
+        assert!(body["data"].is_null(), "{body}");
+        // Fragments do not hide depth.
+        let body =
+            run(&router, "{ ...Q } fragment Q on Query { products { ... on Product { reviews { body } } } }").await;
+        assert_eq!(code(&body), "MAX_DEPTH_LIMIT", "{body}");
+
+        let (router, _) = limited(OperationLimits { max_aliases: 2, ..off() }).await;
+        assert!(run(&router, "{ a: products { id } b: products { id } }").await["errors"].is_null());
+        let body = run(&router, "{ a: products { id } b: products { id } c: products { id } }").await;
+        assert_eq!(code(&body), "MAX_ALIASES_LIMIT", "{body}");
+        // A fragment counts as often as it is spread.
+        let bomb = "{ products { ...P ...P } } fragment P on Product { x: id y: name }";
+        assert_eq!(code(&run(&router, bomb).await), "MAX_ALIASES_LIMIT");
+
+        let (router, _) = limited(OperationLimits { max_root_fields: 2, ..off() }).await;
+        let body = run(&router, "{ a: products { id } b: products { id } __typename }").await;
+        assert_eq!(code(&body), "MAX_ROOT_FIELDS_LIMIT", "{body}");
+        let calls_before = recorded.count("products");
+        assert!(run(&router, "{ products { id } __typename }").await["errors"].is_null());
+        assert!(recorded.count("products") >= calls_before);
+    }
+
+    #[tokio::test]
+    async fn tokens_and_estimated_cost_are_limited() {
+        // The parser counts whitespace as tokens too.
+        let (router, _) = limited(OperationLimits { max_tokens: 20, ..off() }).await;
+        assert!(run(&router, "{ products { id name } }").await["errors"].is_null());
+        let long = format!("{{ products {{ {} }} }}", "id name ".repeat(20));
+        let long = long.as_str();
+        assert_eq!(code(&run(&router, long).await), "MAX_TOKENS_LIMIT");
+
+        // products (1) + 10 × reviews (10) + 100 × body: 111 > 50; without reviews 1 + 10 = 11.
+        let (router, recorded) = limited(OperationLimits { max_cost: 50, ..off() }).await;
+        assert!(run(&router, "{ products { name } }").await["errors"].is_null());
+        let before = (recorded.count("products"), recorded.count("reviews"));
+        let body = run(&router, "{ products { reviews { body } } }").await;
+        assert_eq!(code(&body), "MAX_COST_LIMIT", "{body}");
+        assert_eq!((recorded.count("products"), recorded.count("reviews")), before, "nothing was fetched");
+    }
+
+    #[tokio::test]
+    async fn the_defaults_allow_ordinary_operations_and_introspection() {
+        let (router, _) = limited(OperationLimits::default()).await;
+        // (The mock reviews subgraph reports an error on `stars`; nothing else fails.)
+        let body = run(&router, "{ products { id name price reviews { body } score } }").await;
+        assert!(body["data"]["products"][0]["reviews"].is_array(), "{body}");
+        let introspection = "{ __schema { types { name fields { name type { name kind ofType { name kind ofType { name kind ofType { name kind ofType { name } } } } } } } } }";
+        assert!(run(&router, introspection).await["errors"].is_null());
+        let deep =
+            format!("{{ __schema {{ types {{ {}name{} }} }} }}", "fields { type { ".repeat(16), " } }".repeat(16));
+        assert_eq!(code(&run(&router, &deep).await), "MAX_DEPTH_LIMIT");
+    }
+}
