@@ -14,6 +14,7 @@
 //!   identity: { url: "${IDENTITY_URL:-http://identity:8001/graphql}", timeout: 5s, protocol: http2 }
 //! query_plan: { expose: false }
 //! subgraph_errors: { expose: false }
+//! introspection: { enabled: false }
 //! limits: { body_bytes: 2097152, max_depth: 32, max_aliases: 128, max_root_fields: 64, max_tokens: 50000, max_cost: 0, list_size: 10 }
 //! ```
 
@@ -68,6 +69,8 @@ pub struct RouterConfig {
     pub expose_query_plan: bool,
     /// Whether subgraph error messages reach clients; masked by default (code and path kept).
     pub expose_subgraph_errors: bool,
+    /// Whether `__schema` / `__type` are answered; off by default (production), on in development.
+    pub introspection: bool,
     pub body_limit_bytes: usize,
     /// Depth, aliases, root fields, tokens and cost of operations (`0` turns one off).
     pub operation_limits: crate::limits::OperationLimits,
@@ -84,6 +87,7 @@ impl Default for RouterConfig {
             forward_headers: vec!["authorization".into()],
             expose_query_plan: false,
             expose_subgraph_errors: false,
+            introspection: false,
             body_limit_bytes: 2 * 1024 * 1024,
             operation_limits: crate::limits::OperationLimits::default(),
         }
@@ -144,6 +148,9 @@ impl RouterConfig {
         }
         if let Some(v) = var("ROUTER_EXPOSE_SUBGRAPH_ERRORS") {
             self.expose_subgraph_errors = parse_bool("ROUTER_EXPOSE_SUBGRAPH_ERRORS", &v)?;
+        }
+        if let Some(v) = var("ROUTER_INTROSPECTION") {
+            self.introspection = parse_bool("ROUTER_INTROSPECTION", &v)?;
         }
         if let Some(v) = var("ROUTER_BODY_LIMIT_BYTES") {
             self.body_limit_bytes = v
@@ -339,6 +346,8 @@ struct File {
     #[serde(default)]
     subgraph_errors: ExposeSection,
     #[serde(default)]
+    introspection: EnabledSection,
+    #[serde(default)]
     limits: LimitsSection,
 }
 
@@ -361,6 +370,13 @@ struct SubgraphSection {
 struct ExposeSection {
     #[serde(default)]
     expose: bool,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct EnabledSection {
+    #[serde(default)]
+    enabled: bool,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -405,6 +421,7 @@ impl File {
         }
         config.expose_query_plan = self.query_plan.expose;
         config.expose_subgraph_errors = self.subgraph_errors.expose;
+        config.introspection = self.introspection.enabled;
         if let Some(bytes) = self.limits.body_bytes {
             if bytes == 0 {
                 return Err(ConfigError("limits.body_bytes must be positive".into()));
@@ -491,6 +508,7 @@ limits: { body_bytes: 1024 }
         assert_eq!(config.subgraph("identity").protocol, Protocol::Http2);
         assert_eq!(config.subgraph_urls["identity"], "http://identity:8001/graphql");
         assert_eq!(config.operation_limits, crate::limits::OperationLimits::default());
+        assert!(!config.introspection);
     }
 
     #[test]
@@ -500,13 +518,18 @@ limits: { body_bytes: 1024 }
         let limits = &config.operation_limits;
         assert_eq!((limits.max_depth, limits.max_aliases, limits.max_root_fields), (5, 0, 3));
         assert_eq!((limits.max_tokens, limits.max_cost, limits.list_size), (900, 2000, 20));
+        assert!(!config.introspection);
         let env = |name: &str| match name {
+            "ROUTER_INTROSPECTION" => Some("true".to_owned()),
             "ROUTER_MAX_DEPTH" => Some("7".to_owned()),
             "ROUTER_MAX_COST" => Some("0".to_owned()),
             _ => None,
         };
         config.apply_env(&env).expect("valid");
         assert_eq!((config.operation_limits.max_depth, config.operation_limits.max_cost), (7, 0));
+        assert!(config.introspection);
+        let enabled = RouterConfig::from_yaml("introspection: { enabled: true }", &no_env).expect("valid");
+        assert!(enabled.introspection);
         let bad = |name: &'static str, value: &'static str| move |n: &str| (n == name).then(|| value.to_owned());
         assert!(config.apply_env(&bad("ROUTER_MAX_TOKENS", "many")).is_err());
         let error = RouterConfig::from_yaml("limits: { list_size: 0 }", &no_env).expect_err("zero");

@@ -127,6 +127,9 @@ impl Router {
         let (operation, variables) =
             operation::select(&sg.api, &prepared.document, request.operation_name.as_deref(), &request.variables)?;
         limits::check(&prepared.document, operation, &variables, &self.config.operation_limits)?;
+        if !self.config.introspection && limits::introspects(&prepared.document, &operation.selection_set) {
+            return Err(RequestError::IntrospectionDisabled);
+        }
         let planned = self.planned(&request, &prepared, operation, &variables)?;
         let mut errors: Vec<Value> = Vec::new();
         let mut data = Value::Object(Map::new());

@@ -60,6 +60,18 @@ impl LimitError {
     }
 }
 
+/// Whether a root selection set asks for `__schema` or `__type` (directly or through fragments);
+/// `__typename` is not introspection of the schema.
+pub fn introspects(document: &ExecutableDocument, set: &executable::SelectionSet) -> bool {
+    set.selections.iter().any(|selection| match selection {
+        Selection::Field(field) => field.name == "__schema" || field.name == "__type",
+        Selection::FragmentSpread(spread) => {
+            document.fragments.get(&spread.fragment_name).is_some_and(|f| introspects(document, &f.selection_set))
+        }
+        Selection::InlineFragment(inline) => introspects(document, &inline.selection_set),
+    })
+}
+
 struct Walk<'a> {
     document: &'a ExecutableDocument,
     variables: &'a Map<String, serde_json::Value>,

@@ -32,6 +32,9 @@ struct Cli {
     /// Show subgraph error messages to clients (masked by default; codes and paths are kept).
     #[arg(long)]
     expose_subgraph_errors: bool,
+    /// Answer `__schema` / `__type` (off by default, as production wants; on for development).
+    #[arg(long)]
+    introspection: bool,
     /// A request header to forward to subgraphs (repeatable; replaces the configured list).
     #[arg(long = "forward-header", value_name = "NAME")]
     forward_headers: Vec<String>,
@@ -57,6 +60,7 @@ impl Cli {
         }
         config.expose_query_plan |= self.expose_query_plan;
         config.expose_subgraph_errors |= self.expose_subgraph_errors;
+        config.introspection |= self.introspection;
         if !self.forward_headers.is_empty() {
             config.forward_headers = router::config::header_list(self.forward_headers.iter().map(String::as_str))?;
         }

@@ -21,6 +21,8 @@ pub enum RequestError {
     UnknownOperation(String),
     #[error(transparent)]
     Limit(#[from] crate::limits::LimitError),
+    #[error("introspection is disabled on this router")]
+    IntrospectionDisabled,
 }
 
 impl RequestError {
@@ -31,6 +33,7 @@ impl RequestError {
             Self::Variables(_) => "BAD_USER_INPUT",
             Self::UnknownOperation(_) => "GRAPHQL_VALIDATION_FAILED",
             Self::Limit(limit) => limit.code(),
+            Self::IntrospectionDisabled => "INTROSPECTION_DISABLED",
         }
     }
 }

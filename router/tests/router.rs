@@ -13,7 +13,8 @@ async fn router_with_mocks() -> (Router, Arc<Recorded>) {
     let recorded = Arc::new(Recorded::default());
     let base = mock_subgraphs(recorded.clone()).await;
     let supergraph = Supergraph::parse(&supergraph(&base)).expect("valid supergraph");
-    (Router::new(supergraph, RouterConfig { expose_query_plan: true, ..Default::default() }), recorded)
+    let config = RouterConfig { expose_query_plan: true, introspection: true, ..Default::default() };
+    (Router::new(supergraph, config), recorded)
 }
 
 async fn run(router: &Router, query: &str) -> Value {
@@ -401,7 +402,8 @@ mod limits {
         let recorded = Arc::new(Recorded::default());
         let base = mock_subgraphs(recorded.clone()).await;
         let supergraph = Supergraph::parse(&supergraph(&base)).expect("valid supergraph");
-        (Router::new(supergraph, RouterConfig { operation_limits: limits, ..Default::default() }), recorded)
+        let config = RouterConfig { operation_limits: limits, introspection: true, ..Default::default() };
+        (Router::new(supergraph, config), recorded)
     }
 
     fn off() -> OperationLimits {
@@ -470,4 +472,23 @@ mod limits {
             format!("{{ __schema {{ types {{ {}name{} }} }} }}", "fields { type { ".repeat(16), " } }".repeat(16));
         assert_eq!(code(&run(&router, &deep).await), "MAX_DEPTH_LIMIT");
     }
+}
+
+#[tokio::test]
+async fn introspection_is_off_unless_enabled_and_typename_stays_answered() {
+    let recorded = Arc::new(Recorded::default());
+    let base = mock_subgraphs(recorded.clone()).await;
+    let router = Router::new(Supergraph::parse(&supergraph(&base)).expect("valid"), RouterConfig::default());
+    for query in [
+        "{ __schema { queryType { name } } }",
+        "{ __type(name: \"Product\") { name } }",
+        "{ ...Q } fragment Q on Query { ... on Query { __schema { types { name } } } }",
+        "{ products { id } __schema { queryType { name } } }",
+    ] {
+        let body = run(&router, query).await;
+        assert_eq!(body["errors"][0]["extensions"]["code"], "INTROSPECTION_DISABLED", "{query}: {body}");
+        assert!(body["data"].is_null(), "{body}");
+    }
+    assert_eq!(recorded.count("products"), 0, "refused before any fetch");
+    assert_eq!(run(&router, "{ __typename }").await, json!({ "data": { "__typename": "Query" } }));
 }

@@ -327,7 +327,9 @@ async fn dev(data_dir: &str, host: &str) -> anyhow::Result<()> {
 
     // The router, in front of the subgraphs, with the committed supergraph pointed at them.
     let supergraph = router::Supergraph::parse(SUPERGRAPH).context("the committed supergraph.graphql")?;
-    let mut router_config = router::RouterConfig { expose_subgraph_errors: true, ..Default::default() };
+    // Development: subgraph messages and introspection (for GraphiQL and codegen) are on.
+    let mut router_config =
+        router::RouterConfig { expose_subgraph_errors: true, introspection: true, ..Default::default() };
     router_config.subgraph_urls.insert("identity".into(), format!("http://{identity_addr}/graphql"));
     router_config.subgraph_urls.insert("tutoring".into(), format!("http://{tutoring_addr}/graphql"));
     router_config.subgraph_urls.insert("booking".into(), format!("http://{booking_addr}/graphql"));
