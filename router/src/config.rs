@@ -15,6 +15,7 @@
 //! query_plan: { expose: false }
 //! subgraph_errors: { expose: false }
 //! introspection: { enabled: false }
+//! cors: { allow_origins: ["https://app.example.com"], allow_credentials: true, max_age: 10m }
 //! limits: { body_bytes: 2097152, max_depth: 32, max_aliases: 128, max_root_fields: 64, max_tokens: 50000, max_cost: 0, list_size: 10 }
 //! ```
 
@@ -71,6 +72,8 @@ pub struct RouterConfig {
     pub expose_subgraph_errors: bool,
     /// Whether `__schema` / `__type` are answered; off by default (production), on in development.
     pub introspection: bool,
+    /// Browser origins allowed to call the router cross-origin (none by default).
+    pub cors: Cors,
     pub body_limit_bytes: usize,
     /// Depth, aliases, root fields, tokens and cost of operations (`0` turns one off).
     pub operation_limits: crate::limits::OperationLimits,
@@ -88,6 +91,7 @@ impl Default for RouterConfig {
             expose_query_plan: false,
             expose_subgraph_errors: false,
             introspection: false,
+            cors: Cors::default(),
             body_limit_bytes: 2 * 1024 * 1024,
             operation_limits: crate::limits::OperationLimits::default(),
         }
@@ -152,6 +156,11 @@ impl RouterConfig {
         if let Some(v) = var("ROUTER_INTROSPECTION") {
             self.introspection = parse_bool("ROUTER_INTROSPECTION", &v)?;
         }
+        if let Some(v) = var("ROUTER_CORS_ALLOW_ORIGINS") {
+            self.cors.allow_origins =
+                v.split(',').map(str::trim).filter(|o| !o.is_empty()).map(str::to_owned).collect();
+            self.cors.check("ROUTER_CORS_ALLOW_ORIGINS")?;
+        }
         if let Some(v) = var("ROUTER_BODY_LIMIT_BYTES") {
             self.body_limit_bytes = v
                 .trim()
@@ -179,6 +188,45 @@ impl RouterConfig {
                 .trim()
                 .parse()
                 .map_err(|_| ConfigError(format!("ROUTER_MAX_COST: `{v}` is not a number (0: no limit)")))?;
+        }
+        Ok(())
+    }
+}
+
+/// Cross-origin access for browsers, by allow-list. Empty: no CORS headers at all, so browsers
+/// refuse cross-origin calls.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Cors {
+    /// Exact origins (`https://app.example.com`), or `*` for any (not with credentials).
+    pub allow_origins: Vec<String>,
+    /// Whether browsers may send cookies and `authorization` cross-origin.
+    pub allow_credentials: bool,
+    /// How long browsers may cache a preflight's answer.
+    pub max_age: Duration,
+}
+
+impl Default for Cors {
+    fn default() -> Self {
+        Self { allow_origins: Vec::new(), allow_credentials: false, max_age: Duration::from_secs(600) }
+    }
+}
+
+impl Cors {
+    fn check(&self, key: &str) -> Result<(), ConfigError> {
+        for origin in &self.allow_origins {
+            let valid = origin == "*"
+                || origin.split_once("://").is_some_and(|(scheme, host)| {
+                    matches!(scheme, "http" | "https")
+                        && !host.is_empty()
+                        && !host.contains(['/', ' '])
+                        && axum::http::HeaderValue::from_str(origin).is_ok()
+                });
+            if !valid {
+                return Err(ConfigError(format!("{key}: `{origin}` is not an origin (scheme://host[:port]) or `*`")));
+            }
+        }
+        if self.allow_credentials && self.allow_origins.iter().any(|o| o == "*") {
+            return Err(ConfigError(format!("{key}: `*` cannot be combined with allow_credentials")));
         }
         Ok(())
     }
@@ -348,6 +396,8 @@ struct File {
     #[serde(default)]
     introspection: EnabledSection,
     #[serde(default)]
+    cors: CorsSection,
+    #[serde(default)]
     limits: LimitsSection,
 }
 
@@ -370,6 +420,16 @@ struct SubgraphSection {
 struct ExposeSection {
     #[serde(default)]
     expose: bool,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct CorsSection {
+    #[serde(default)]
+    allow_origins: Vec<String>,
+    #[serde(default)]
+    allow_credentials: bool,
+    max_age: Option<String>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -422,6 +482,12 @@ impl File {
         config.expose_query_plan = self.query_plan.expose;
         config.expose_subgraph_errors = self.subgraph_errors.expose;
         config.introspection = self.introspection.enabled;
+        config.cors.allow_origins = self.cors.allow_origins;
+        config.cors.allow_credentials = self.cors.allow_credentials;
+        if let Some(age) = &self.cors.max_age {
+            config.cors.max_age = parse_duration(age).map_err(|e| ConfigError(format!("cors.max_age: {e}")))?;
+        }
+        config.cors.check("cors.allow_origins")?;
         if let Some(bytes) = self.limits.body_bytes {
             if bytes == 0 {
                 return Err(ConfigError("limits.body_bytes must be positive".into()));
@@ -530,6 +596,27 @@ limits: { body_bytes: 1024 }
         assert!(config.introspection);
         let enabled = RouterConfig::from_yaml("introspection: { enabled: true }", &no_env).expect("valid");
         assert!(enabled.introspection);
+    }
+
+    #[test]
+    fn cors_origins_are_checked() {
+        let yaml = "cors: { allow_origins: ['https://app.example.com', 'http://localhost:3000'], allow_credentials: true, max_age: 2m }";
+        let config = RouterConfig::from_yaml(yaml, &no_env).expect("valid");
+        assert_eq!(config.cors.allow_origins.len(), 2);
+        assert_eq!(config.cors.max_age, Duration::from_secs(120));
+        for (yaml, expected) in [
+            ("cors: { allow_origins: ['app.example.com'] }", "not an origin"),
+            ("cors: { allow_origins: ['https://app.example.com/path'] }", "not an origin"),
+            ("cors: { allow_origins: ['*'], allow_credentials: true }", "cannot be combined"),
+        ] {
+            let error = RouterConfig::from_yaml(yaml, &no_env).expect_err(yaml);
+            assert!(error.0.contains(expected), "{yaml}: {error}");
+        }
+        let mut config = RouterConfig::default();
+        let env =
+            |n: &str| (n == "ROUTER_CORS_ALLOW_ORIGINS").then(|| "https://a.example, https://b.example".to_owned());
+        config.apply_env(&env).expect("valid");
+        assert_eq!(config.cors.allow_origins, ["https://a.example", "https://b.example"]);
         let bad = |name: &'static str, value: &'static str| move |n: &str| (n == name).then(|| value.to_owned());
         assert!(config.apply_env(&bad("ROUTER_MAX_TOKENS", "many")).is_err());
         let error = RouterConfig::from_yaml("limits: { list_size: 0 }", &no_env).expect_err("zero");

@@ -19,11 +19,46 @@ const GRAPHQL_RESPONSE: &str = "application/graphql-response+json";
 
 pub fn routes(router: Arc<Router>) -> HttpRouter {
     let limit = router.config().body_limit_bytes;
-    HttpRouter::new()
+    let cors = cors_layer(&router.config().cors);
+    let routes = HttpRouter::new()
         .route("/graphql", get(graphql_get).post(graphql_post))
         .route("/health", get(|| async { axum::Json(json!({ "status": "ok" })) }))
         .layer(RequestBodyLimitLayer::new(limit))
-        .with_state(router)
+        .with_state(router);
+    match cors {
+        Some(cors) => routes.layer(cors),
+        None => routes,
+    }
+}
+
+/// The CORS layer for the configured allow-list; `None` (no CORS headers) when it is empty.
+fn cors_layer(config: &crate::config::Cors) -> Option<tower_http::cors::CorsLayer> {
+    use axum::http::{HeaderName, Method};
+    use tower_http::cors::{AllowOrigin, CorsLayer};
+    if config.allow_origins.is_empty() {
+        return None;
+    }
+    let origins = if config.allow_origins.iter().any(|o| o == "*") {
+        AllowOrigin::any()
+    } else {
+        AllowOrigin::list(config.allow_origins.iter().filter_map(|o| HeaderValue::from_str(o).ok()))
+    };
+    let headers = [
+        header::CONTENT_TYPE,
+        header::AUTHORIZATION,
+        header::ACCEPT,
+        HeaderName::from_static("apollo-require-preflight"),
+        HeaderName::from_static("x-apollo-operation-name"),
+        HeaderName::from_static("x-api-key"),
+    ];
+    Some(
+        CorsLayer::new()
+            .allow_origin(origins)
+            .allow_methods([Method::GET, Method::POST, Method::OPTIONS])
+            .allow_headers(headers)
+            .allow_credentials(config.allow_credentials)
+            .max_age(config.max_age),
+    )
 }
 
 /// Which media type the client accepts for the answer.

@@ -153,6 +153,10 @@ mod http {
 
     async fn serve() -> String {
         let (router, _) = router_with_mocks().await;
+        serve_router(router).await
+    }
+
+    async fn serve_router(router: Router) -> String {
         let app = router::http::routes(Arc::new(router));
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("binds");
         let addr = listener.local_addr().expect("address");
@@ -200,6 +204,44 @@ mod http {
         assert_eq!(no_query.status(), 400);
         let health = client.get(url.replace("/graphql", "/health")).send().await.expect("sent");
         assert_eq!(health.status(), 200);
+    }
+
+    #[tokio::test]
+    async fn cross_origin_calls_are_allowed_only_for_listed_origins() {
+        let preflight = |url: &str, origin: &str| {
+            reqwest::Client::new()
+                .request(reqwest::Method::OPTIONS, url)
+                .header("origin", origin)
+                .header("access-control-request-method", "POST")
+                .header("access-control-request-headers", "content-type, authorization")
+                .send()
+        };
+        // By default: no CORS headers, so browsers refuse every cross-origin call.
+        let url = serve().await;
+        let answer = preflight(&url, "https://app.example.com").await.expect("sent");
+        assert!(answer.headers().get("access-control-allow-origin").is_none());
+
+        let recorded = Arc::new(Recorded::default());
+        let base = mock_subgraphs(recorded).await;
+        let mut config = RouterConfig::default();
+        config.cors.allow_origins = vec!["https://app.example.com".into()];
+        config.cors.allow_credentials = true;
+        let url = serve_router(Router::new(Supergraph::parse(&supergraph(&base)).expect("valid"), config)).await;
+        let answer = preflight(&url, "https://app.example.com").await.expect("sent");
+        assert_eq!(answer.headers()["access-control-allow-origin"], "https://app.example.com");
+        assert_eq!(answer.headers()["access-control-allow-credentials"], "true");
+        let allowed = answer.headers()["access-control-allow-headers"].to_str().expect("text").to_owned();
+        assert!(allowed.contains("authorization"), "{allowed}");
+        let answer = preflight(&url, "https://evil.example").await.expect("sent");
+        assert!(answer.headers().get("access-control-allow-origin").is_none());
+        let post = reqwest::Client::new()
+            .post(&url)
+            .header("origin", "https://app.example.com")
+            .json(&json!({ "query": "{ products { id } }" }))
+            .send()
+            .await
+            .expect("sent");
+        assert_eq!(post.headers()["access-control-allow-origin"], "https://app.example.com");
     }
 }
 
