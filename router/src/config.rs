@@ -15,6 +15,7 @@
 //! query_plan: { expose: false }
 //! subgraph_errors: { expose: false }
 //! introspection: { enabled: false }
+//! batching: { enabled: false, max_size: 10 }
 //! cors: { allow_origins: ["https://app.example.com"], allow_credentials: true, max_age: 10m }
 //! limits: { body_bytes: 2097152, max_depth: 32, max_aliases: 128, max_root_fields: 64, max_tokens: 50000, max_cost: 0, list_size: 10 }
 //! ```
@@ -74,6 +75,8 @@ pub struct RouterConfig {
     pub introspection: bool,
     /// Browser origins allowed to call the router cross-origin (none by default).
     pub cors: Cors,
+    /// Batched requests (a JSON array of operations): off by default, capped when on.
+    pub batching: Batching,
     pub body_limit_bytes: usize,
     /// Depth, aliases, root fields, tokens and cost of operations (`0` turns one off).
     pub operation_limits: crate::limits::OperationLimits,
@@ -92,6 +95,7 @@ impl Default for RouterConfig {
             expose_subgraph_errors: false,
             introspection: false,
             cors: Cors::default(),
+            batching: Batching::default(),
             body_limit_bytes: 2 * 1024 * 1024,
             operation_limits: crate::limits::OperationLimits::default(),
         }
@@ -156,6 +160,14 @@ impl RouterConfig {
         if let Some(v) = var("ROUTER_INTROSPECTION") {
             self.introspection = parse_bool("ROUTER_INTROSPECTION", &v)?;
         }
+        if let Some(v) = var("ROUTER_BATCHING") {
+            self.batching.enabled = parse_bool("ROUTER_BATCHING", &v)?;
+        }
+        if let Some(v) = var("ROUTER_BATCHING_MAX_SIZE") {
+            self.batching.max_size = v.trim().parse().ok().filter(|n| (1..=1000).contains(n)).ok_or_else(|| {
+                ConfigError(format!("ROUTER_BATCHING_MAX_SIZE: `{v}` is not a number from 1 to 1000"))
+            })?;
+        }
         if let Some(v) = var("ROUTER_CORS_ALLOW_ORIGINS") {
             self.cors.allow_origins =
                 v.split(',').map(str::trim).filter(|o| !o.is_empty()).map(str::to_owned).collect();
@@ -190,6 +202,19 @@ impl RouterConfig {
                 .map_err(|_| ConfigError(format!("ROUTER_MAX_COST: `{v}` is not a number (0: no limit)")))?;
         }
         Ok(())
+    }
+}
+
+/// Batched requests: opt-in, at most `max_size` operations per request.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Batching {
+    pub enabled: bool,
+    pub max_size: usize,
+}
+
+impl Default for Batching {
+    fn default() -> Self {
+        Self { enabled: false, max_size: 10 }
     }
 }
 
@@ -398,6 +423,8 @@ struct File {
     #[serde(default)]
     cors: CorsSection,
     #[serde(default)]
+    batching: BatchingSection,
+    #[serde(default)]
     limits: LimitsSection,
 }
 
@@ -420,6 +447,14 @@ struct SubgraphSection {
 struct ExposeSection {
     #[serde(default)]
     expose: bool,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct BatchingSection {
+    #[serde(default)]
+    enabled: bool,
+    max_size: Option<usize>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -488,6 +523,13 @@ impl File {
             config.cors.max_age = parse_duration(age).map_err(|e| ConfigError(format!("cors.max_age: {e}")))?;
         }
         config.cors.check("cors.allow_origins")?;
+        config.batching.enabled = self.batching.enabled;
+        if let Some(size) = self.batching.max_size {
+            if !(1..=1000).contains(&size) {
+                return Err(ConfigError("batching.max_size must be from 1 to 1000".into()));
+            }
+            config.batching.max_size = size;
+        }
         if let Some(bytes) = self.limits.body_bytes {
             if bytes == 0 {
                 return Err(ConfigError("limits.body_bytes must be positive".into()));
@@ -612,6 +654,9 @@ limits: { body_bytes: 1024 }
             let error = RouterConfig::from_yaml(yaml, &no_env).expect_err(yaml);
             assert!(error.0.contains(expected), "{yaml}: {error}");
         }
+        let batching = RouterConfig::from_yaml("batching: { enabled: true, max_size: 5 }", &no_env).expect("valid");
+        assert_eq!(batching.batching, Batching { enabled: true, max_size: 5 });
+        assert!(RouterConfig::from_yaml("batching: { max_size: 0 }", &no_env).is_err());
         let mut config = RouterConfig::default();
         let env =
             |n: &str| (n == "ROUTER_CORS_ALLOW_ORIGINS").then(|| "https://a.example, https://b.example".to_owned());

@@ -158,10 +158,43 @@ async fn graphql_post(State(router): State<Arc<Router>>, headers: HeaderMap, bod
             );
         }
     };
+    if let Value::Array(items) = value {
+        return run_batch(&router, &headers, items, graphql_response).await;
+    }
     match parse_body(value) {
         Ok(request) => run(&router, &headers, request, graphql_response).await,
         Err(message) => request_error(StatusCode::BAD_REQUEST, graphql_response, &message),
     }
+}
+
+fn coded_error(status: StatusCode, graphql_response: bool, code: &str, message: &str) -> Response {
+    reply(status, graphql_response, &json!({ "errors": [{ "message": message, "extensions": { "code": code } }] }))
+}
+
+/// A JSON array of requests, when batching is enabled: each runs on its own (concurrently), and
+/// the answer is the array of their results in order; one malformed entry fails only itself.
+async fn run_batch(router: &Router, headers: &HeaderMap, items: Vec<Value>, graphql_response: bool) -> Response {
+    let batching = &router.config().batching;
+    if !batching.enabled {
+        let message = "batched requests are not enabled on this router";
+        return coded_error(StatusCode::BAD_REQUEST, graphql_response, "BATCHING_DISABLED", message);
+    }
+    if items.is_empty() || items.len() > batching.max_size {
+        let message = format!("a batch holds 1 to {} requests; this one has {}", batching.max_size, items.len());
+        return coded_error(StatusCode::BAD_REQUEST, graphql_response, "BATCH_TOO_LARGE", &message);
+    }
+    let forwarded = forwarded(router, headers);
+    let runs = items.into_iter().map(|item| {
+        let forwarded = &forwarded;
+        async move {
+            match parse_body(item) {
+                Ok(request) => router.execute(request, forwarded, false).await.body,
+                Err(message) => json!({ "errors": [{ "message": message, "extensions": { "code": "BAD_REQUEST" } }] }),
+            }
+        }
+    });
+    let results = futures_util::future::join_all(runs).await;
+    reply(StatusCode::OK, graphql_response, &Value::Array(results))
 }
 
 async fn graphql_get(

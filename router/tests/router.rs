@@ -207,6 +207,33 @@ mod http {
     }
 
     #[tokio::test]
+    async fn batches_are_refused_unless_enabled_and_then_capped() {
+        let client = reqwest::Client::new();
+        let batch = json!([{ "query": "{ products { id } }" }, { "query": "{ __typename }" }, { "nope": 1 }]);
+        let url = serve().await;
+        let body: Value = client.post(&url).json(&batch).send().await.expect("sent").json().await.expect("json");
+        assert_eq!(body["errors"][0]["extensions"]["code"], "BATCHING_DISABLED", "{body}");
+
+        let recorded = Arc::new(Recorded::default());
+        let base = mock_subgraphs(recorded).await;
+        let mut config = RouterConfig::default();
+        config.batching.enabled = true;
+        config.batching.max_size = 3;
+        let url = serve_router(Router::new(Supergraph::parse(&supergraph(&base)).expect("valid"), config)).await;
+        let answer = client.post(&url).json(&batch).send().await.expect("sent");
+        assert_eq!(answer.status(), 200);
+        let body: Value = answer.json().await.expect("json");
+        assert_eq!(body[0]["data"]["products"][0]["id"], "p1", "{body}");
+        assert_eq!(body[1], json!({ "data": { "__typename": "Query" } }));
+        assert_eq!(body[2]["errors"][0]["extensions"]["code"], "BAD_REQUEST", "one bad entry fails only itself");
+        let four = json!([{ "query": "{ __typename }" }, { "query": "{ __typename }" }, { "query": "{ __typename }" }, { "query": "{ __typename }" }]);
+        let body: Value = client.post(&url).json(&four).send().await.expect("sent").json().await.expect("json");
+        assert_eq!(body["errors"][0]["extensions"]["code"], "BATCH_TOO_LARGE", "{body}");
+        let body: Value = client.post(&url).json(&json!([])).send().await.expect("sent").json().await.expect("json");
+        assert_eq!(body["errors"][0]["extensions"]["code"], "BATCH_TOO_LARGE", "{body}");
+    }
+
+    #[tokio::test]
     async fn cross_origin_calls_are_allowed_only_for_listed_origins() {
         let preflight = |url: &str, origin: &str| {
             reqwest::Client::new()
