@@ -16,6 +16,7 @@
 //! subgraph_errors: { expose: false }
 //! introspection: { enabled: false }
 //! batching: { enabled: false, max_size: 10 }
+//! apq: { enabled: true, capacity: 10000 }
 //! cors: { allow_origins: ["https://app.example.com"], allow_credentials: true, max_age: 10m }
 //! limits: { body_bytes: 2097152, max_depth: 32, max_aliases: 128, max_root_fields: 64, max_tokens: 50000, max_cost: 0, list_size: 10 }
 //! ```
@@ -77,6 +78,8 @@ pub struct RouterConfig {
     pub cors: Cors,
     /// Batched requests (a JSON array of operations): off by default, capped when on.
     pub batching: Batching,
+    /// Automatic persisted queries (in memory).
+    pub apq: ApqSettings,
     pub body_limit_bytes: usize,
     /// Depth, aliases, root fields, tokens and cost of operations (`0` turns one off).
     pub operation_limits: crate::limits::OperationLimits,
@@ -96,6 +99,7 @@ impl Default for RouterConfig {
             introspection: false,
             cors: Cors::default(),
             batching: Batching::default(),
+            apq: ApqSettings::default(),
             body_limit_bytes: 2 * 1024 * 1024,
             operation_limits: crate::limits::OperationLimits::default(),
         }
@@ -160,6 +164,9 @@ impl RouterConfig {
         if let Some(v) = var("ROUTER_INTROSPECTION") {
             self.introspection = parse_bool("ROUTER_INTROSPECTION", &v)?;
         }
+        if let Some(v) = var("ROUTER_APQ") {
+            self.apq.enabled = parse_bool("ROUTER_APQ", &v)?;
+        }
         if let Some(v) = var("ROUTER_BATCHING") {
             self.batching.enabled = parse_bool("ROUTER_BATCHING", &v)?;
         }
@@ -202,6 +209,19 @@ impl RouterConfig {
                 .map_err(|_| ConfigError(format!("ROUTER_MAX_COST: `{v}` is not a number (0: no limit)")))?;
         }
         Ok(())
+    }
+}
+
+/// Automatic persisted queries: on by default, at most `capacity` registered queries in memory.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ApqSettings {
+    pub enabled: bool,
+    pub capacity: usize,
+}
+
+impl Default for ApqSettings {
+    fn default() -> Self {
+        Self { enabled: true, capacity: 10_000 }
     }
 }
 
@@ -425,6 +445,8 @@ struct File {
     #[serde(default)]
     batching: BatchingSection,
     #[serde(default)]
+    apq: ApqSection,
+    #[serde(default)]
     limits: LimitsSection,
 }
 
@@ -447,6 +469,13 @@ struct SubgraphSection {
 struct ExposeSection {
     #[serde(default)]
     expose: bool,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ApqSection {
+    enabled: Option<bool>,
+    capacity: Option<usize>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -523,6 +552,13 @@ impl File {
             config.cors.max_age = parse_duration(age).map_err(|e| ConfigError(format!("cors.max_age: {e}")))?;
         }
         config.cors.check("cors.allow_origins")?;
+        config.apq.enabled = self.apq.enabled.unwrap_or(config.apq.enabled);
+        if let Some(capacity) = self.apq.capacity {
+            if capacity == 0 {
+                return Err(ConfigError("apq.capacity must be positive".into()));
+            }
+            config.apq.capacity = capacity;
+        }
         config.batching.enabled = self.batching.enabled;
         if let Some(size) = self.batching.max_size {
             if !(1..=1000).contains(&size) {
@@ -654,6 +690,9 @@ limits: { body_bytes: 1024 }
             let error = RouterConfig::from_yaml(yaml, &no_env).expect_err(yaml);
             assert!(error.0.contains(expected), "{yaml}: {error}");
         }
+        let apq = RouterConfig::from_yaml("apq: { enabled: false, capacity: 5 }", &no_env).expect("valid");
+        assert_eq!(apq.apq, ApqSettings { enabled: false, capacity: 5 });
+        assert!(RouterConfig::from_yaml("apq: { capacity: 0 }", &no_env).is_err());
         let batching = RouterConfig::from_yaml("batching: { enabled: true, max_size: 5 }", &no_env).expect("valid");
         assert_eq!(batching.batching, Batching { enabled: true, max_size: 5 });
         assert!(RouterConfig::from_yaml("batching: { max_size: 0 }", &no_env).is_err());

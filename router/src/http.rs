@@ -108,12 +108,52 @@ async fn run(router: &Router, headers: &HeaderMap, request: GraphqlRequest, grap
     reply(status, graphql_response, &result.body)
 }
 
-fn parse_body(value: Value) -> Result<GraphqlRequest, String> {
+/// Why a request is refused before execution: status, code (if any) and message.
+struct Refusal {
+    status: StatusCode,
+    code: Option<&'static str>,
+    message: String,
+}
+
+impl From<String> for Refusal {
+    fn from(message: String) -> Self {
+        Self { status: StatusCode::BAD_REQUEST, code: None, message }
+    }
+}
+
+impl From<&str> for Refusal {
+    fn from(message: &str) -> Self {
+        message.to_owned().into()
+    }
+}
+
+impl From<crate::apq::ApqError> for Refusal {
+    fn from(error: crate::apq::ApqError) -> Self {
+        // "Not found" is the protocol's request to send the query: not a failure of the client.
+        let status = if error == crate::apq::ApqError::NotFound { StatusCode::OK } else { StatusCode::BAD_REQUEST };
+        Self { status, code: Some(error.code()), message: error.to_string() }
+    }
+}
+
+impl Refusal {
+    fn body(&self) -> Value {
+        match self.code {
+            Some(code) => json!({ "errors": [{ "message": self.message, "extensions": { "code": code } }] }),
+            None => json!({ "errors": [{ "message": self.message }] }),
+        }
+    }
+
+    fn respond(self, graphql_response: bool) -> Response {
+        reply(self.status, graphql_response, &self.body())
+    }
+}
+
+fn parse_body(router: &Router, value: Value) -> Result<GraphqlRequest, Refusal> {
     let Value::Object(mut object) = value else { return Err("the body must be a JSON object".into()) };
     let query = match object.remove("query") {
-        Some(Value::String(q)) => q,
+        Some(Value::String(q)) => Some(q),
+        None | Some(Value::Null) => None,
         Some(_) => return Err("`query` must be a string".into()),
-        None => return Err("`query` is required".into()),
     };
     let operation_name = match object.remove("operationName") {
         None | Some(Value::Null) => None,
@@ -128,6 +168,7 @@ fn parse_body(value: Value) -> Result<GraphqlRequest, String> {
     if !matches!(object.get("extensions"), None | Some(Value::Null | Value::Object(_))) {
         return Err("`extensions` must be an object".into());
     }
+    let query = router.apq().resolve(query, object.get("extensions"))?;
     Ok(GraphqlRequest { query, operation_name, variables })
 }
 
@@ -161,9 +202,9 @@ async fn graphql_post(State(router): State<Arc<Router>>, headers: HeaderMap, bod
     if let Value::Array(items) = value {
         return run_batch(&router, &headers, items, graphql_response).await;
     }
-    match parse_body(value) {
+    match parse_body(&router, value) {
         Ok(request) => run(&router, &headers, request, graphql_response).await,
-        Err(message) => request_error(StatusCode::BAD_REQUEST, graphql_response, &message),
+        Err(refusal) => refusal.respond(graphql_response),
     }
 }
 
@@ -187,9 +228,9 @@ async fn run_batch(router: &Router, headers: &HeaderMap, items: Vec<Value>, grap
     let runs = items.into_iter().map(|item| {
         let forwarded = &forwarded;
         async move {
-            match parse_body(item) {
+            match parse_body(router, item) {
                 Ok(request) => router.execute(request, forwarded, false).await.body,
-                Err(message) => json!({ "errors": [{ "message": message, "extensions": { "code": "BAD_REQUEST" } }] }),
+                Err(refusal) => Refusal { code: Some(refusal.code.unwrap_or("BAD_REQUEST")), ..refusal }.body(),
             }
         }
     });
@@ -210,9 +251,6 @@ async fn graphql_get(
         );
     };
     let param = |name: &str| params.iter().find(|(k, _)| k == name).map(|(_, v)| v.clone());
-    let Some(query) = param("query") else {
-        return request_error(StatusCode::BAD_REQUEST, graphql_response, "`query` is required");
-    };
     let variables = match param("variables") {
         None => Map::new(),
         Some(raw) => match serde_json::from_str::<Value>(&raw) {
@@ -221,11 +259,18 @@ async fn graphql_get(
             _ => return request_error(StatusCode::BAD_REQUEST, graphql_response, "`variables` must be a JSON object"),
         },
     };
-    if let Some(raw) = param("extensions")
-        && !matches!(serde_json::from_str::<Value>(&raw), Ok(Value::Object(_) | Value::Null))
-    {
-        return request_error(StatusCode::BAD_REQUEST, graphql_response, "`extensions` must be a JSON object");
-    }
+    let extensions = match param("extensions") {
+        None => None,
+        Some(raw) => match serde_json::from_str::<Value>(&raw) {
+            Ok(extensions @ Value::Object(_)) => Some(extensions),
+            Ok(Value::Null) => None,
+            _ => return request_error(StatusCode::BAD_REQUEST, graphql_response, "`extensions` must be a JSON object"),
+        },
+    };
+    let query = match router.apq().resolve(param("query"), extensions.as_ref()) {
+        Ok(query) => query,
+        Err(error) => return Refusal::from(error).respond(graphql_response),
+    };
     if is_mutation(&router, &query, param("operationName").as_deref()) {
         let mut response =
             request_error(StatusCode::METHOD_NOT_ALLOWED, graphql_response, "mutations must be sent with POST");

@@ -5,6 +5,7 @@
 //! ([`response`]). It knows nothing about EduStream: any valid supergraph works.
 
 pub mod api_schema;
+pub mod apq;
 pub mod compose;
 pub mod config;
 pub mod execute;
@@ -63,6 +64,7 @@ pub struct Router {
     executor: Executor,
     config: RouterConfig,
     documents: Mutex<HashMap<String, Arc<Prepared>>>,
+    apq: apq::Apq,
 }
 
 const CACHE_CAPACITY: usize = 2_000;
@@ -78,6 +80,7 @@ impl Router {
         Self {
             executor: Executor::new(&supergraph, &config),
             supergraph: Arc::new(supergraph),
+            apq: apq::Apq::new(config.apq.enabled, config.apq.capacity),
             config,
             documents: Mutex::new(HashMap::new()),
         }
@@ -89,6 +92,11 @@ impl Router {
 
     pub fn config(&self) -> &RouterConfig {
         &self.config
+    }
+
+    /// The automatic persisted queries registry.
+    pub fn apq(&self) -> &apq::Apq {
+        &self.apq
     }
 
     fn document(&self, query: &str) -> Result<Arc<Prepared>, RequestError> {

@@ -207,6 +207,38 @@ mod http {
     }
 
     #[tokio::test]
+    async fn automatic_persisted_queries_register_once_and_then_serve_by_hash_also_over_get() {
+        let url = serve().await;
+        let client = reqwest::Client::new();
+        let query = "{ products { id } }";
+        let hash = router::apq::hash(query);
+        let extensions = json!({ "persistedQuery": { "version": 1, "sha256Hash": hash } });
+        let by_hash = json!({ "extensions": extensions });
+        let answer = client.post(&url).json(&by_hash).send().await.expect("sent");
+        assert_eq!(answer.status(), 200);
+        let body: Value = answer.json().await.expect("json");
+        assert_eq!(body["errors"][0]["message"], "PersistedQueryNotFound");
+        assert_eq!(body["errors"][0]["extensions"]["code"], "PERSISTED_QUERY_NOT_FOUND");
+
+        let wrong = json!({ "query": "{ products { name } }", "extensions": extensions });
+        let answer = client.post(&url).json(&wrong).send().await.expect("sent");
+        assert_eq!(answer.status(), 400);
+        let body: Value = answer.json().await.expect("json");
+        assert_eq!(body["errors"][0]["extensions"]["code"], "PERSISTED_QUERY_HASH_MISMATCH");
+
+        let register = json!({ "query": query, "extensions": extensions });
+        let body: Value = client.post(&url).json(&register).send().await.expect("sent").json().await.expect("json");
+        assert_eq!(body["data"]["products"][0]["id"], "p1", "{body}");
+        let body: Value = client.post(&url).json(&by_hash).send().await.expect("sent").json().await.expect("json");
+        assert_eq!(body["data"]["products"][0]["id"], "p1", "{body}");
+        // GET with the hash alone: cacheable by a CDN.
+        let get = client.get(&url).query(&[("extensions", extensions.to_string())]).send().await.expect("sent");
+        assert_eq!(get.status(), 200);
+        let body: Value = get.json().await.expect("json");
+        assert_eq!(body["data"]["products"][1]["id"], "p2", "{body}");
+    }
+
+    #[tokio::test]
     async fn batches_are_refused_unless_enabled_and_then_capped() {
         let client = reqwest::Client::new();
         let batch = json!([{ "query": "{ products { id } }" }, { "query": "{ __typename }" }, { "nope": 1 }]);
