@@ -2,10 +2,12 @@
 //! `extensions.persistedQuery = {version: 1, sha256Hash}` without the query; an unknown hash is
 //! answered `PERSISTED_QUERY_NOT_FOUND`, and the client sends the query with the hash once, which
 //! registers it (after checking the hash). Works over GET too, so CDNs can cache answers. The
-//! registry is in memory, bounded.
+//! registry is in memory, bounded, and shared through Redis when one is configured (every replica
+//! then knows what any replica registered; Redis being away only costs a re-send).
 
 use std::collections::HashMap;
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, OnceLock};
+use std::time::Duration;
 
 use serde_json::Value;
 use sha2::{Digest, Sha256};
@@ -39,11 +41,24 @@ impl ApqError {
 }
 
 /// The registry of persisted queries by hash.
-#[derive(Debug)]
 pub struct Apq {
     enabled: bool,
     capacity: usize,
     queries: Mutex<HashMap<String, Arc<str>>>,
+    shared: OnceLock<Shared>,
+}
+
+/// The registry's copy in Redis.
+struct Shared {
+    connection: redis::aio::ConnectionManager,
+    prefix: String,
+    ttl: Duration,
+}
+
+impl std::fmt::Debug for Apq {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Apq").field("enabled", &self.enabled).field("shared", &self.shared.get().is_some()).finish()
+    }
 }
 
 /// The hex sha256 of a query's text (the key clients compute).
@@ -53,12 +68,61 @@ pub fn hash(query: &str) -> String {
 
 impl Apq {
     pub fn new(enabled: bool, capacity: usize) -> Self {
-        Self { enabled, capacity: capacity.max(1), queries: Mutex::new(HashMap::new()) }
+        Self { enabled, capacity: capacity.max(1), queries: Mutex::new(HashMap::new()), shared: OnceLock::new() }
+    }
+
+    /// Shares the registry through Redis at `url` under `prefix`; registrations live `ttl` there.
+    pub async fn share_through_redis(&self, url: &str, prefix: &str, ttl: Duration) -> Result<(), redis::RedisError> {
+        let client = redis::Client::open(url)?;
+        let connection = redis::aio::ConnectionManager::new(client).await?;
+        let _ = self.shared.set(Shared { connection, prefix: prefix.to_owned(), ttl });
+        Ok(())
+    }
+
+    fn remember(&self, hash: String, query: &str) {
+        let mut queries = self.queries.lock().unwrap_or_else(|p| p.into_inner());
+        if queries.len() >= self.capacity && !queries.contains_key(&hash) {
+            queries.clear();
+        }
+        queries.insert(hash, Arc::from(query));
+    }
+
+    async fn publish(&self, hash: &str, query: &str) {
+        let Some(shared) = self.shared.get() else { return };
+        let mut connection = shared.connection.clone();
+        let set = redis::cmd("SET")
+            .arg(format!("{}{hash}", shared.prefix))
+            .arg(query)
+            .arg("EX")
+            .arg(shared.ttl.as_secs().max(1))
+            .query_async::<()>(&mut connection)
+            .await;
+        if let Err(error) = set {
+            tracing::warn!(%error, "persisted queries: cannot share a registration through Redis");
+        }
+    }
+
+    async fn lookup_shared(&self, hash: &str) -> Option<String> {
+        let shared = self.shared.get()?;
+        let mut connection = shared.connection.clone();
+        let found = redis::cmd("GET")
+            .arg(format!("{}{hash}", shared.prefix))
+            .query_async::<Option<String>>(&mut connection)
+            .await;
+        match found {
+            // What another replica stored is checked like a client's registration.
+            Ok(Some(query)) if self::hash(&query) == hash => Some(query),
+            Ok(_) => None,
+            Err(error) => {
+                tracing::warn!(%error, "persisted queries: Redis unavailable; answering from memory");
+                None
+            }
+        }
     }
 
     /// The query text of a request: its `query` (registered under the extension's hash when
     /// one is given and matches) or the text registered earlier under that hash.
-    pub fn resolve(&self, query: Option<String>, extensions: Option<&Value>) -> Result<String, ApqError> {
+    pub async fn resolve(&self, query: Option<String>, extensions: Option<&Value>) -> Result<String, ApqError> {
         let persisted = extensions.and_then(|e| e.get("persistedQuery")).filter(|p| !p.is_null());
         let Some(persisted) = persisted else { return query.ok_or(ApqError::NoQuery) };
         if !self.enabled {
@@ -78,16 +142,18 @@ impl Apq {
                 if hash(&query) != wanted {
                     return Err(ApqError::HashMismatch);
                 }
-                let mut queries = self.queries.lock().unwrap_or_else(|p| p.into_inner());
-                if queries.len() >= self.capacity && !queries.contains_key(&wanted) {
-                    queries.clear();
-                }
-                queries.insert(wanted, Arc::from(query.as_str()));
+                self.publish(&wanted, &query).await;
+                self.remember(wanted, &query);
                 Ok(query)
             }
             None => {
-                let queries = self.queries.lock().unwrap_or_else(|p| p.into_inner());
-                queries.get(&wanted).map(|q| q.to_string()).ok_or(ApqError::NotFound)
+                let known = self.queries.lock().unwrap_or_else(|p| p.into_inner()).get(&wanted).map(|q| q.to_string());
+                if let Some(query) = known {
+                    return Ok(query);
+                }
+                let query = self.lookup_shared(&wanted).await.ok_or(ApqError::NotFound)?;
+                self.remember(wanted, &query);
+                Ok(query)
             }
         }
     }
@@ -102,28 +168,60 @@ mod tests {
         json!({ "persistedQuery": { "version": 1, "sha256Hash": hash } })
     }
 
-    #[test]
-    fn a_hash_is_registered_by_sending_the_query_once() {
+    #[tokio::test]
+    async fn a_hash_is_registered_by_sending_the_query_once() {
         let apq = Apq::new(true, 10);
         let query = "{__typename}";
         let h = hash(query);
         assert_eq!(h, "ecf4edb46db40b5132295c0291d62fb65d6759a9eedfa4d5d612dd5ec54a6b38");
-        assert_eq!(apq.resolve(None, Some(&ext(&h))), Err(ApqError::NotFound));
-        assert_eq!(apq.resolve(Some(query.into()), Some(&ext(&h))).as_deref(), Ok(query));
-        assert_eq!(apq.resolve(None, Some(&ext(&h.to_uppercase()))).as_deref(), Ok(query));
-        assert_eq!(apq.resolve(Some("{ x }".into()), Some(&ext(&h))), Err(ApqError::HashMismatch));
-        assert_eq!(apq.resolve(None, Some(&ext("abc"))), Err(ApqError::Malformed));
+        assert_eq!(apq.resolve(None, Some(&ext(&h))).await, Err(ApqError::NotFound));
+        assert_eq!(apq.resolve(Some(query.into()), Some(&ext(&h))).await.as_deref(), Ok(query));
+        assert_eq!(apq.resolve(None, Some(&ext(&h.to_uppercase()))).await.as_deref(), Ok(query));
+        assert_eq!(apq.resolve(Some("{ x }".into()), Some(&ext(&h))).await, Err(ApqError::HashMismatch));
+        assert_eq!(apq.resolve(None, Some(&ext("abc"))).await, Err(ApqError::Malformed));
         let v2 = json!({ "persistedQuery": { "version": 2, "sha256Hash": h } });
-        assert_eq!(apq.resolve(None, Some(&v2)), Err(ApqError::Version));
-        assert_eq!(apq.resolve(None, None), Err(ApqError::NoQuery));
-        assert_eq!(apq.resolve(Some(query.into()), None).as_deref(), Ok(query));
+        assert_eq!(apq.resolve(None, Some(&v2)).await, Err(ApqError::Version));
+        assert_eq!(apq.resolve(None, None).await, Err(ApqError::NoQuery));
+        assert_eq!(apq.resolve(Some(query.into()), None).await.as_deref(), Ok(query));
     }
 
-    #[test]
-    fn disabled_it_only_takes_full_queries() {
+    #[tokio::test]
+    async fn disabled_it_only_takes_full_queries() {
         let apq = Apq::new(false, 10);
         let h = hash("{ a }");
-        assert_eq!(apq.resolve(None, Some(&ext(&h))), Err(ApqError::NotSupported));
-        assert_eq!(apq.resolve(Some("{ a }".into()), Some(&ext(&h))).as_deref(), Ok("{ a }"));
+        assert_eq!(apq.resolve(None, Some(&ext(&h))).await, Err(ApqError::NotSupported));
+        assert_eq!(apq.resolve(Some("{ a }".into()), Some(&ext(&h))).await.as_deref(), Ok("{ a }"));
+    }
+
+    /// Two routers sharing one Redis (CI's second pass sets `REDIS_URL`).
+    #[tokio::test]
+    async fn replicas_share_registrations_through_redis() {
+        let Some(url) = std::env::var("REDIS_URL").ok().filter(|u| u.starts_with("redis://")) else {
+            eprintln!("skipped: set REDIS_URL=redis://127.0.0.1:6379 to run the Redis test");
+            return;
+        };
+        let prefix = format!("test:apq:{}:", rand::random::<u64>());
+        let (first, second) = (Apq::new(true, 10), Apq::new(true, 10));
+        for replica in [&first, &second] {
+            replica.share_through_redis(&url, &prefix, Duration::from_secs(60)).await.expect("redis reachable");
+        }
+        let query = "{ products { id } }";
+        let h = hash(query);
+        assert_eq!(second.resolve(None, Some(&ext(&h))).await, Err(ApqError::NotFound));
+        first.resolve(Some(query.into()), Some(&ext(&h))).await.expect("registers");
+        assert_eq!(second.resolve(None, Some(&ext(&h))).await.as_deref(), Ok(query), "known through Redis");
+        // A tampered entry in Redis is not trusted.
+        let other = hash("{ other }");
+        let client = redis::Client::open(url.as_str()).expect("url");
+        let mut connection = redis::aio::ConnectionManager::new(client).await.expect("connects");
+        redis::cmd("SET")
+            .arg(format!("{prefix}{other}"))
+            .arg("{ products { name } }")
+            .arg("EX")
+            .arg(60)
+            .query_async::<()>(&mut connection)
+            .await
+            .expect("set");
+        assert_eq!(second.resolve(None, Some(&ext(&other))).await, Err(ApqError::NotFound));
     }
 }

@@ -167,6 +167,12 @@ impl RouterConfig {
         if let Some(v) = var("ROUTER_APQ") {
             self.apq.enabled = parse_bool("ROUTER_APQ", &v)?;
         }
+        if let Some(v) = var("REDIS_URL").filter(|v| !v.trim().is_empty()) {
+            if !(v.starts_with("redis://") || v.starts_with("rediss://")) {
+                return Err(ConfigError(format!("REDIS_URL: `{v}` is not a redis:// URL")));
+            }
+            self.apq.redis_url = Some(v);
+        }
         if let Some(v) = var("ROUTER_BATCHING") {
             self.batching.enabled = parse_bool("ROUTER_BATCHING", &v)?;
         }
@@ -212,16 +218,18 @@ impl RouterConfig {
     }
 }
 
-/// Automatic persisted queries: on by default, at most `capacity` registered queries in memory.
+/// Automatic persisted queries: on by default, at most `capacity` registered queries in memory,
+/// shared between replicas through Redis when `redis_url` is set (`REDIS_URL`).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ApqSettings {
     pub enabled: bool,
     pub capacity: usize,
+    pub redis_url: Option<String>,
 }
 
 impl Default for ApqSettings {
     fn default() -> Self {
-        Self { enabled: true, capacity: 10_000 }
+        Self { enabled: true, capacity: 10_000, redis_url: None }
     }
 }
 
@@ -691,7 +699,7 @@ limits: { body_bytes: 1024 }
             assert!(error.0.contains(expected), "{yaml}: {error}");
         }
         let apq = RouterConfig::from_yaml("apq: { enabled: false, capacity: 5 }", &no_env).expect("valid");
-        assert_eq!(apq.apq, ApqSettings { enabled: false, capacity: 5 });
+        assert_eq!(apq.apq, ApqSettings { enabled: false, capacity: 5, redis_url: None });
         assert!(RouterConfig::from_yaml("apq: { capacity: 0 }", &no_env).is_err());
         let batching = RouterConfig::from_yaml("batching: { enabled: true, max_size: 5 }", &no_env).expect("valid");
         assert_eq!(batching.batching, Batching { enabled: true, max_size: 5 });

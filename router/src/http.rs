@@ -148,7 +148,7 @@ impl Refusal {
     }
 }
 
-fn parse_body(router: &Router, value: Value) -> Result<GraphqlRequest, Refusal> {
+async fn parse_body(router: &Router, value: Value) -> Result<GraphqlRequest, Refusal> {
     let Value::Object(mut object) = value else { return Err("the body must be a JSON object".into()) };
     let query = match object.remove("query") {
         Some(Value::String(q)) => Some(q),
@@ -168,7 +168,7 @@ fn parse_body(router: &Router, value: Value) -> Result<GraphqlRequest, Refusal> 
     if !matches!(object.get("extensions"), None | Some(Value::Null | Value::Object(_))) {
         return Err("`extensions` must be an object".into());
     }
-    let query = router.apq().resolve(query, object.get("extensions"))?;
+    let query = router.apq().resolve(query, object.get("extensions")).await?;
     Ok(GraphqlRequest { query, operation_name, variables })
 }
 
@@ -202,7 +202,7 @@ async fn graphql_post(State(router): State<Arc<Router>>, headers: HeaderMap, bod
     if let Value::Array(items) = value {
         return run_batch(&router, &headers, items, graphql_response).await;
     }
-    match parse_body(&router, value) {
+    match parse_body(&router, value).await {
         Ok(request) => run(&router, &headers, request, graphql_response).await,
         Err(refusal) => refusal.respond(graphql_response),
     }
@@ -228,7 +228,7 @@ async fn run_batch(router: &Router, headers: &HeaderMap, items: Vec<Value>, grap
     let runs = items.into_iter().map(|item| {
         let forwarded = &forwarded;
         async move {
-            match parse_body(router, item) {
+            match parse_body(router, item).await {
                 Ok(request) => router.execute(request, forwarded, false).await.body,
                 Err(refusal) => Refusal { code: Some(refusal.code.unwrap_or("BAD_REQUEST")), ..refusal }.body(),
             }
@@ -267,7 +267,7 @@ async fn graphql_get(
             _ => return request_error(StatusCode::BAD_REQUEST, graphql_response, "`extensions` must be a JSON object"),
         },
     };
-    let query = match router.apq().resolve(param("query"), extensions.as_ref()) {
+    let query = match router.apq().resolve(param("query"), extensions.as_ref()).await {
         Ok(query) => query,
         Err(error) => return Refusal::from(error).respond(graphql_response),
     };

@@ -96,7 +96,16 @@ async fn main() -> anyhow::Result<()> {
         anyhow::bail!("the config names subgraphs the supergraph does not have: {unknown:?} (it has {known:?})");
     }
     let listen = config.listen;
+    let redis_url = config.apq.redis_url.clone().filter(|_| config.apq.enabled);
     let router = Arc::new(router::Router::new(supergraph, config));
+    if let Some(url) = redis_url {
+        router
+            .apq()
+            .share_through_redis(&url, "edustream:router:apq:", std::time::Duration::from_secs(24 * 3600))
+            .await
+            .context("sharing persisted queries through Redis (REDIS_URL)")?;
+        tracing::info!("persisted queries shared through Redis");
+    }
     let listener = tokio::net::TcpListener::bind(listen).await.with_context(|| format!("binding {listen}"))?;
     tracing::info!(addr = %listen, "router listening on /graphql");
     router::serve(router, listener, shutdown_signal()).await?;
