@@ -8,7 +8,11 @@ use axum::Router;
 use tokio::net::TcpListener;
 use tokio::task::JoinHandle;
 
+use anyhow::Context as _;
+
+use crate::auth::TokenVerifier;
 use crate::bus::{BusError, EventBus, Subscription, SubscriptionHandle};
+use crate::config::CommonConfig;
 use crate::db::Db;
 use crate::outbox::Relay;
 use crate::shutdown::Shutdown;
@@ -63,4 +67,22 @@ impl Background {
         db.close().await;
         served
     }
+}
+
+/// What a context run as its own process connects to: the bus named by `AMQP_URL` and a verifier
+/// of identity's access tokens (its keys from `JWKS_URL`).
+pub fn process_connections(common: &CommonConfig) -> anyhow::Result<(Arc<dyn EventBus>, TokenVerifier)> {
+    let bus = crate::bus::open(&common.amqp_url, common.prefetch);
+    let verifier = TokenVerifier::from_jwks(&common.jwt).with_context(|| {
+        format!("{} needs JWKS_URL (identity's /.well-known/jwks.json) to check access tokens", common.service)
+    })?;
+    Ok((bus, verifier))
+}
+
+/// Binds the context's `LISTEN_ADDR` and logs what it serves there.
+pub async fn bind(common: &CommonConfig, serves: &str) -> anyhow::Result<TcpListener> {
+    let listener =
+        TcpListener::bind(common.listen_addr).await.with_context(|| format!("binding {}", common.listen_addr))?;
+    tracing::info!(addr = %common.listen_addr, "{} listening: {serves}", common.service);
+    Ok(listener)
 }

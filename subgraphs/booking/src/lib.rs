@@ -74,13 +74,8 @@ impl BookingApp {
 
 /// Runs booking as its own process: bus from `AMQP_URL`, tokens checked against `JWKS_URL`.
 pub async fn run(config: BookingConfig, shutdown: Shutdown) -> anyhow::Result<()> {
-    let bus = platform::bus::open(&config.common.amqp_url, config.common.prefetch);
-    let verifier = TokenVerifier::from_jwks(&config.common.jwt)
-        .context("booking needs JWKS_URL (identity's /.well-known/jwks.json) to check access tokens")?;
+    let (bus, verifier) = platform::service::process_connections(&config.common)?;
     let app = build(&config, bus, verifier, &shutdown).await?;
-    let listener = tokio::net::TcpListener::bind(config.common.listen_addr)
-        .await
-        .with_context(|| format!("binding {}", config.common.listen_addr))?;
-    tracing::info!(addr = %config.common.listen_addr, "booking listening: /graphql, /health/ready, /metrics");
+    let listener = platform::service::bind(&config.common, "/graphql, /health/ready, /metrics").await?;
     app.serve(listener, shutdown, config.common.shutdown_grace).await
 }

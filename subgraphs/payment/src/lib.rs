@@ -39,7 +39,6 @@ pub struct PaymentApp {
     pub service: Arc<PaymentService>,
     pub db: Db,
     background: Background,
-    dispatcher: tokio::task::JoinHandle<()>,
 }
 
 /// Opens the database, starts the outbox relay, the consumers and the dispatcher of refunds and
@@ -63,17 +62,17 @@ pub async fn build(
     let store = store::for_db(&db, config.platform_fee_bps);
     let service = Arc::new(PaymentService::new(store, provider));
 
-    let background = Background::start("payment", &db, &bus, events::subscriptions(service.clone()), shutdown)
+    let mut background = Background::start("payment", &db, &bus, events::subscriptions(service.clone()), shutdown)
         .await
         .context("subscribing payment's consumers")?;
-    let dispatcher = tokio::spawn(service.clone().run_dispatcher(shutdown.clone()));
+    background.spawn(service.clone().run_dispatcher(shutdown.clone()));
 
     let options = GraphqlOptions { verifier: Some(verifier), trust_forwarded_for: false };
     let router = graphql_routes(schema::build(Some(service.clone())), options)
         .merge(webhook::routes(service.clone(), config.webhook_secret.clone(), config.webhook_tolerance))
         .merge(operations_routes(Readiness { db: db.clone(), bus }));
     let router = with_limits(router, config.common.body_limit_bytes);
-    Ok(PaymentApp { router, service, db, background, dispatcher })
+    Ok(PaymentApp { router, service, db, background })
 }
 
 impl PaymentApp {
@@ -86,7 +85,6 @@ impl PaymentApp {
         grace: std::time::Duration,
     ) -> anyhow::Result<()> {
         self.background.serve(listener, self.router, self.db, shutdown, grace).await.context("payment server")?;
-        self.dispatcher.await.context("payment dispatcher")?;
         Ok(())
     }
 }
@@ -94,14 +92,10 @@ impl PaymentApp {
 /// Runs payment as its own process: bus from `AMQP_URL`, tokens checked against `JWKS_URL`,
 /// and the simulated provider posting its webhooks to `PAYMENT_WEBHOOK_URL`.
 pub async fn run(config: PaymentConfig, shutdown: Shutdown) -> anyhow::Result<()> {
-    let bus = platform::bus::open(&config.common.amqp_url, config.common.prefetch);
-    let verifier = TokenVerifier::from_jwks(&config.common.jwt)
-        .context("payment needs JWKS_URL (identity's /.well-known/jwks.json) to check access tokens")?;
+    let (bus, verifier) = platform::service::process_connections(&config.common)?;
     let provider = SimulatedProvider::start(config.webhook_secret.clone(), config.webhook_url.clone(), &shutdown);
     let app = build(&config, bus, verifier, provider, &shutdown).await?;
-    let listener = tokio::net::TcpListener::bind(config.common.listen_addr)
-        .await
-        .with_context(|| format!("binding {}", config.common.listen_addr))?;
-    tracing::info!(addr = %config.common.listen_addr, "payment listening: /graphql, /webhooks/provider, /health/ready, /metrics");
+    let listener =
+        platform::service::bind(&config.common, "/graphql, /webhooks/provider, /health/ready, /metrics").await?;
     app.serve(listener, shutdown, config.common.shutdown_grace).await
 }
