@@ -46,11 +46,26 @@ pub struct SubgraphSettings {
     /// How long one subgraph request may take, connection included.
     pub timeout: Duration,
     pub protocol: Protocol,
+    /// Retries of queries (never mutations) on transport errors and 502/503/504.
+    pub retry: crate::traffic::RetrySettings,
+    /// The subgraph's circuit breaker.
+    pub breaker: crate::traffic::BreakerSettings,
+    /// Whether identical queries in flight at once (same body and forwarded headers) share one request.
+    pub dedup: bool,
+    /// How long this subgraph's answers to queries are cached (`None`: not cached).
+    pub cache_ttl: Option<Duration>,
 }
 
 impl Default for SubgraphSettings {
     fn default() -> Self {
-        Self { timeout: Duration::from_secs(30), protocol: Protocol::Http1 }
+        Self {
+            timeout: Duration::from_secs(30),
+            protocol: Protocol::Http1,
+            retry: crate::traffic::RetrySettings::default(),
+            breaker: crate::traffic::BreakerSettings::default(),
+            dedup: true,
+            cache_ttl: None,
+        }
     }
 }
 
@@ -80,6 +95,11 @@ pub struct RouterConfig {
     pub batching: Batching,
     /// Automatic persisted queries (in memory).
     pub apq: ApqSettings,
+    /// Redis (`REDIS_URL`): when set, persisted queries, the response cache and rate limits are
+    /// shared by every replica through it.
+    pub redis_url: Option<String>,
+    /// The in-memory response cache's size (subgraphs opt in with `cache.ttl`).
+    pub response_cache_capacity: usize,
     pub body_limit_bytes: usize,
     /// Depth, aliases, root fields, tokens and cost of operations (`0` turns one off).
     pub operation_limits: crate::limits::OperationLimits,
@@ -100,6 +120,8 @@ impl Default for RouterConfig {
             cors: Cors::default(),
             batching: Batching::default(),
             apq: ApqSettings::default(),
+            redis_url: None,
+            response_cache_capacity: 10_000,
             body_limit_bytes: 2 * 1024 * 1024,
             operation_limits: crate::limits::OperationLimits::default(),
         }
@@ -171,7 +193,7 @@ impl RouterConfig {
             if !(v.starts_with("redis://") || v.starts_with("rediss://")) {
                 return Err(ConfigError(format!("REDIS_URL: `{v}` is not a redis:// URL")));
             }
-            self.apq.redis_url = Some(v);
+            self.redis_url = Some(v);
         }
         if let Some(v) = var("ROUTER_BATCHING") {
             self.batching.enabled = parse_bool("ROUTER_BATCHING", &v)?;
@@ -219,17 +241,16 @@ impl RouterConfig {
 }
 
 /// Automatic persisted queries: on by default, at most `capacity` registered queries in memory,
-/// shared between replicas through Redis when `redis_url` is set (`REDIS_URL`).
+/// shared between replicas through Redis when `REDIS_URL` is set.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ApqSettings {
     pub enabled: bool,
     pub capacity: usize,
-    pub redis_url: Option<String>,
 }
 
 impl Default for ApqSettings {
     fn default() -> Self {
-        Self { enabled: true, capacity: 10_000, redis_url: None }
+        Self { enabled: true, capacity: 10_000 }
     }
 }
 
@@ -456,6 +477,14 @@ struct File {
     apq: ApqSection,
     #[serde(default)]
     limits: LimitsSection,
+    #[serde(default)]
+    response_cache: ResponseCacheSection,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ResponseCacheSection {
+    capacity: Option<usize>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -470,6 +499,24 @@ struct SubgraphSection {
     url: Option<String>,
     timeout: Option<String>,
     protocol: Option<Protocol>,
+    retries: Option<u32>,
+    retry_backoff: Option<String>,
+    circuit_breaker: Option<BreakerSection>,
+    dedup: Option<bool>,
+    cache: Option<CacheSection>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct BreakerSection {
+    failures: Option<u32>,
+    open_for: Option<String>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct CacheSection {
+    ttl: Option<String>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -574,6 +621,12 @@ impl File {
             }
             config.batching.max_size = size;
         }
+        if let Some(capacity) = self.response_cache.capacity {
+            if capacity == 0 {
+                return Err(ConfigError("response_cache.capacity must be positive".into()));
+            }
+            config.response_cache_capacity = capacity;
+        }
         if let Some(bytes) = self.limits.body_bytes {
             if bytes == 0 {
                 return Err(ConfigError("limits.body_bytes must be positive".into()));
@@ -603,7 +656,38 @@ impl SubgraphSection {
             Some(t) => parse_duration(t).map_err(|e| ConfigError(format!("subgraphs.{name}.timeout: {e}")))?,
             None => base.timeout,
         };
-        Ok(SubgraphSettings { timeout, protocol: self.protocol.unwrap_or(base.protocol) })
+        let duration = |key: &str, value: &str| {
+            parse_duration(value).map_err(|e| ConfigError(format!("subgraphs.{name}.{key}: {e}")))
+        };
+        let mut retry = base.retry;
+        if let Some(retries) = self.retries {
+            if retries > 10 {
+                return Err(ConfigError(format!("subgraphs.{name}.retries: at most 10")));
+            }
+            retry.retries = retries;
+        }
+        if let Some(backoff) = &self.retry_backoff {
+            retry.backoff = duration("retry_backoff", backoff)?;
+        }
+        let mut breaker = base.breaker;
+        if let Some(section) = &self.circuit_breaker {
+            breaker.failures = section.failures.unwrap_or(breaker.failures);
+            if let Some(open_for) = &section.open_for {
+                breaker.open_for = duration("circuit_breaker.open_for", open_for)?;
+            }
+        }
+        let cache_ttl = match self.cache.as_ref().and_then(|c| c.ttl.as_deref()) {
+            Some(ttl) => Some(duration("cache.ttl", ttl)?),
+            None => base.cache_ttl,
+        };
+        Ok(SubgraphSettings {
+            timeout,
+            protocol: self.protocol.unwrap_or(base.protocol),
+            retry,
+            breaker,
+            dedup: self.dedup.unwrap_or(base.dedup),
+            cache_ttl,
+        })
     }
 }
 
@@ -644,7 +728,7 @@ limits: { body_bytes: 1024 }
         assert_eq!(config.subgraph("other").timeout, Duration::from_secs(10));
         assert_eq!(
             config.subgraph("identity"),
-            &SubgraphSettings { timeout: Duration::from_secs(10), protocol: Protocol::Http2 }
+            &SubgraphSettings { timeout: Duration::from_secs(10), protocol: Protocol::Http2, ..Default::default() }
         );
         assert_eq!(config.subgraph("review").timeout, Duration::from_millis(250));
         assert_eq!(config.subgraph_urls["identity"], "http://identity:8001/graphql");
@@ -661,6 +745,39 @@ limits: { body_bytes: 1024 }
         assert_eq!(config.subgraph_urls["identity"], "http://identity:8001/graphql");
         assert_eq!(config.operation_limits, crate::limits::OperationLimits::default());
         assert!(!config.introspection);
+        let defaults = SubgraphSettings::default();
+        assert_eq!(config.subgraph("tutoring").cache_ttl, Some(Duration::from_secs(30)));
+        assert_eq!(config.subgraph("identity").cache_ttl, None);
+        let identity = config.subgraph("identity");
+        assert_eq!((identity.retry, identity.breaker, identity.dedup), (defaults.retry, defaults.breaker, true));
+    }
+
+    #[test]
+    fn traffic_settings_per_subgraph_inherit_from_all_and_are_checked() {
+        let yaml = r#"
+subgraphs:
+  all: { retries: 0, circuit_breaker: { failures: 0 } }
+  tutoring: { retries: 3, retry_backoff: 10ms, circuit_breaker: { open_for: 1m }, dedup: false, cache: { ttl: 5s } }
+"#;
+        let config = RouterConfig::from_yaml(yaml, &no_env).expect("valid");
+        let other = config.subgraph("other");
+        assert_eq!((other.retry.retries, other.breaker.failures, other.dedup), (0, 0, true));
+        let tutoring = config.subgraph("tutoring");
+        assert_eq!(tutoring.retry.retries, 3);
+        assert_eq!(tutoring.retry.backoff, Duration::from_millis(10));
+        assert_eq!(tutoring.breaker.failures, 0, "inherited from all");
+        assert_eq!(tutoring.breaker.open_for, Duration::from_secs(60));
+        assert!(!tutoring.dedup);
+        assert_eq!(tutoring.cache_ttl, Some(Duration::from_secs(5)));
+        for (yaml, key) in [
+            ("subgraphs: { a: { retries: 11 } }", "subgraphs.a.retries"),
+            ("subgraphs: { a: { cache: { ttl: soon } } }", "subgraphs.a.cache.ttl"),
+            ("subgraphs: { a: { circuit_breaker: { open_for: 0s } } }", "subgraphs.a.circuit_breaker.open_for"),
+            ("response_cache: { capacity: 0 }", "response_cache.capacity"),
+        ] {
+            let error = RouterConfig::from_yaml(yaml, &no_env).expect_err(yaml);
+            assert!(error.0.contains(key), "{yaml}: {error}");
+        }
     }
 
     #[test]
@@ -699,7 +816,7 @@ limits: { body_bytes: 1024 }
             assert!(error.0.contains(expected), "{yaml}: {error}");
         }
         let apq = RouterConfig::from_yaml("apq: { enabled: false, capacity: 5 }", &no_env).expect("valid");
-        assert_eq!(apq.apq, ApqSettings { enabled: false, capacity: 5, redis_url: None });
+        assert_eq!(apq.apq, ApqSettings { enabled: false, capacity: 5 });
         assert!(RouterConfig::from_yaml("apq: { capacity: 0 }", &no_env).is_err());
         let batching = RouterConfig::from_yaml("batching: { enabled: true, max_size: 5 }", &no_env).expect("valid");
         assert_eq!(batching.batching, Batching { enabled: true, max_size: 5 });

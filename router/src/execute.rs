@@ -9,10 +9,12 @@ use std::time::Duration;
 use futures_util::future::{BoxFuture, join_all};
 use serde_json::{Map, Value, json};
 
+use crate::cache::ResponseCache;
 use crate::config::{Protocol, RouterConfig, SubgraphSettings};
 use crate::fieldset::{FieldSet, FieldSetItem};
 use crate::plan::{FetchNode, Plan};
 use crate::supergraph::Supergraph;
+use crate::traffic::{FetchError, Lane};
 
 /// A pooled client for one subgraph. HTTP/2 is cleartext with prior knowledge (h2c): every
 /// request shares one multiplexed connection; HTTP/1.1 keeps a pool of connections alive.
@@ -39,8 +41,10 @@ pub struct Forwarded {
 }
 
 pub struct Executor {
-    /// One pooled client per subgraph (by graph index): each has its own timeout and protocol.
-    clients: Vec<reqwest::Client>,
+    /// One lane per subgraph (by graph index): its pooled client (own timeout and protocol),
+    /// breaker, retries, in-flight sharing and cache.
+    lanes: Vec<Arc<Lane>>,
+    cache: Arc<ResponseCache>,
     expose_errors: bool,
 }
 
@@ -59,15 +63,39 @@ enum Step {
 
 impl Executor {
     pub fn new(supergraph: &Supergraph, config: &RouterConfig) -> Self {
-        let clients = supergraph.graphs.iter().map(|graph| subgraph_client(config.subgraph(&graph.name))).collect();
-        Self { clients, expose_errors: config.expose_subgraph_errors }
+        let cache = Arc::new(ResponseCache::memory(config.response_cache_capacity));
+        let lanes = supergraph
+            .graphs
+            .iter()
+            .map(|graph| {
+                let settings = config.subgraph(&graph.name);
+                let client = subgraph_client(settings);
+                Arc::new(Lane::new(&graph.name, &graph.url, client, settings, Some(cache.clone())))
+            })
+            .collect();
+        Self { lanes, cache, expose_errors: config.expose_subgraph_errors }
     }
 
-    /// The error for a subgraph that could not be asked (down, timed out, not GraphQL).
-    fn request_failed(&self, service: &str, message: String, path: Option<Value>) -> Value {
+    /// The response cache (in memory until shared through Redis).
+    pub fn cache(&self) -> &ResponseCache {
+        &self.cache
+    }
+
+    /// The lane of the subgraph named `name`.
+    pub fn lane(&self, sg: &Supergraph, name: &str) -> Option<&Arc<Lane>> {
+        sg.graphs.iter().position(|g| g.name == name).and_then(|i| self.lanes.get(i))
+    }
+
+    /// The error for a subgraph that could not be asked (down, timed out, not GraphQL, circuit open).
+    fn request_failed(&self, service: &str, failure: FetchError, path: Option<Value>) -> Value {
+        let code = failure.code();
+        let message = match failure {
+            FetchError::CircuitOpen => format!("subgraph {service} is failing; requests are paused"),
+            FetchError::Failed(message) => message,
+        };
         tracing::warn!(service, %message, "subgraph request failed");
         let shown = if self.expose_errors { message } else { "a subgraph request failed".to_owned() };
-        let mut error = json!({ "message": shown, "extensions": { "code": "SUBGRAPH_REQUEST_FAILED" } });
+        let mut error = json!({ "message": shown, "extensions": { "code": code } });
         if let Some(path) = path {
             error["path"] = path;
         }
@@ -143,27 +171,16 @@ impl Executor {
 
     async fn call(
         &self,
-        sg: &Supergraph,
         node: &FetchNode,
         variables: Map<String, Value>,
         forwarded: &Forwarded,
-    ) -> Result<Value, String> {
-        let graph = &sg.graphs[node.graph];
-        let mut request =
-            self.clients[node.graph].post(&graph.url).json(&json!({ "query": node.operation, "variables": variables }));
-        for (name, value) in &forwarded.headers {
-            request = request.header(name, value);
-        }
-        let response = request.send().await.map_err(|e| format!("subgraph {} is unreachable: {e}", graph.name))?;
-        let status = response.status();
-        let body: Value = response
-            .json()
-            .await
-            .map_err(|e| format!("subgraph {} sent an invalid response ({status}): {e}", graph.name))?;
-        if !body.is_object() {
-            return Err(format!("subgraph {} sent a response that is not a JSON object", graph.name));
-        }
-        Ok(body)
+    ) -> Result<Value, FetchError> {
+        let body = serde_json::to_vec(&json!({ "query": node.operation, "variables": variables }))
+            .map_err(|e| FetchError::Failed(format!("the subgraph request cannot be encoded: {e}")))?;
+        let query = !node.operation.starts_with("mutation");
+        let shared = self.lanes[node.graph].fetch(body, &forwarded.headers, query).await?;
+        // Shared with other waiters (or the cache): cloned then; moved when it is ours alone.
+        Ok(Arc::try_unwrap(shared).unwrap_or_else(|shared| (*shared).clone()))
     }
 
     async fn root_fetch(
@@ -174,7 +191,7 @@ impl Executor {
         forwarded: &Forwarded,
         state: &Mutex<State>,
     ) {
-        let result = self.call(sg, node, Self::subgraph_variables(node, variables), forwarded).await;
+        let result = self.call(node, Self::subgraph_variables(node, variables), forwarded).await;
         let mut state = state.lock().unwrap_or_else(|p| p.into_inner());
         match result {
             Ok(mut body) => {
@@ -240,7 +257,7 @@ impl Executor {
         let count = representations.len();
         let mut vars = Self::subgraph_variables(node, variables);
         vars.insert("representations".into(), Value::Array(representations));
-        let result = self.call(sg, node, vars, forwarded).await;
+        let result = self.call(node, vars, forwarded).await;
         let mut state = state.lock().unwrap_or_else(|p| p.into_inner());
         let name = &sg.graphs[node.graph].name;
         let mut body = match result {

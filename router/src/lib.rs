@@ -6,6 +6,7 @@
 
 pub mod api_schema;
 pub mod apq;
+pub mod cache;
 pub mod compose;
 pub mod config;
 pub mod execute;
@@ -14,8 +15,10 @@ pub mod http;
 pub mod limits;
 pub mod operation;
 pub mod plan;
+pub mod reload;
 pub mod response;
 pub mod supergraph;
+pub mod traffic;
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -92,6 +95,21 @@ impl Router {
 
     pub fn config(&self) -> &RouterConfig {
         &self.config
+    }
+
+    /// The executor (its subgraph lanes and response cache).
+    pub fn executor(&self) -> &Executor {
+        &self.executor
+    }
+
+    /// Shares persisted queries and cached responses with the other replicas through Redis.
+    pub async fn share_through_redis(&self, url: &str) -> Result<(), redis::RedisError> {
+        if self.config.apq.enabled {
+            self.apq
+                .share_through_redis(url, "edustream:router:apq:", std::time::Duration::from_secs(24 * 3600))
+                .await?;
+        }
+        self.executor.cache().share_through_redis(url, "edustream:router:cache:").await
     }
 
     /// The automatic persisted queries registry.

@@ -41,6 +41,13 @@ struct Cli {
     /// A subgraph URL replacing the supergraph's: `name=http://host:port/graphql` (repeatable).
     #[arg(long = "subgraph-url", value_name = "NAME=URL")]
     subgraph_urls: Vec<String>,
+    /// Reload the supergraph and the config when their files change (checked every
+    /// `--reload-interval`); SIGHUP reloads at any time, re-composing with `--compose`.
+    #[arg(long, env = "ROUTER_HOT_RELOAD")]
+    hot_reload: bool,
+    /// How often files are checked for changes with `--hot-reload`.
+    #[arg(long, env = "ROUTER_RELOAD_INTERVAL", default_value = "5s", value_parser = router::config::parse_duration)]
+    reload_interval: std::time::Duration,
 }
 
 impl Cli {
@@ -77,7 +84,40 @@ async fn main() -> anyhow::Result<()> {
     tracing_subscriber::fmt()
         .with_env_filter(tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()))
         .init();
-    let cli = Cli::parse();
+    let cli = Arc::new(Cli::parse());
+    let router = build(&cli).await?;
+    let listen = router.config().listen;
+    // The files a reload watches: the config and the supergraph it names.
+    let files: Vec<std::path::PathBuf> =
+        cli.config.iter().cloned().chain(router.config().supergraph.iter().cloned()).collect();
+    let live = router::reload::Live::new(Arc::new(router));
+    let (trigger, triggered) = tokio::sync::mpsc::channel(1);
+    spawn_sighup(trigger);
+    let interval = if cli.hot_reload { cli.reload_interval } else { std::time::Duration::from_secs(365 * 24 * 3600) };
+    let watched = if cli.hot_reload { files } else { Vec::new() };
+    let reloader = {
+        let cli = cli.clone();
+        tokio::spawn(router::reload::watch(live.clone(), watched, interval, triggered, move || {
+            let cli = cli.clone();
+            async move {
+                let router = build(&cli).await?;
+                if router.config().listen != listen {
+                    tracing::warn!(listen = %router.config().listen, "a new listen address needs a restart; still on {listen}");
+                }
+                Ok(router)
+            }
+        }))
+    };
+    let listener = tokio::net::TcpListener::bind(listen).await.with_context(|| format!("binding {listen}"))?;
+    tracing::info!(addr = %listen, hot_reload = cli.hot_reload, "router listening on /graphql");
+    axum::serve(listener, live.app()).with_graceful_shutdown(shutdown_signal()).await?;
+    reloader.abort();
+    Ok(())
+}
+
+/// Reads the config, loads (or composes) the supergraph and builds a router; the same path at
+/// start and on every reload.
+async fn build(cli: &Cli) -> anyhow::Result<router::Router> {
     let config = cli.config()?;
     let sdl = match (&config.supergraph, &cli.compose) {
         (_, Some(source)) => compose_from(source).await?,
@@ -95,21 +135,28 @@ async fn main() -> anyhow::Result<()> {
         let known: Vec<&str> = supergraph.graphs.iter().map(|g| g.name.as_str()).collect();
         anyhow::bail!("the config names subgraphs the supergraph does not have: {unknown:?} (it has {known:?})");
     }
-    let listen = config.listen;
-    let redis_url = config.apq.redis_url.clone().filter(|_| config.apq.enabled);
-    let router = Arc::new(router::Router::new(supergraph, config));
+    let redis_url = config.redis_url.clone();
+    let router = router::Router::new(supergraph, config);
     if let Some(url) = redis_url {
-        router
-            .apq()
-            .share_through_redis(&url, "edustream:router:apq:", std::time::Duration::from_secs(24 * 3600))
-            .await
-            .context("sharing persisted queries through Redis (REDIS_URL)")?;
-        tracing::info!("persisted queries shared through Redis");
+        router.share_through_redis(&url).await.context("connecting to Redis (REDIS_URL)")?;
+        tracing::info!("persisted queries and cached responses shared through Redis");
     }
-    let listener = tokio::net::TcpListener::bind(listen).await.with_context(|| format!("binding {listen}"))?;
-    tracing::info!(addr = %listen, "router listening on /graphql");
-    router::serve(router, listener, shutdown_signal()).await?;
-    Ok(())
+    Ok(router)
+}
+
+/// SIGHUP asks for a reload.
+fn spawn_sighup(trigger: tokio::sync::mpsc::Sender<()>) {
+    #[cfg(unix)]
+    tokio::spawn(async move {
+        use tokio::signal::unix::{SignalKind, signal};
+        let Ok(mut hangup) = signal(SignalKind::hangup()) else { return };
+        while hangup.recv().await.is_some() {
+            tracing::info!("SIGHUP: reloading");
+            let _ = trigger.try_send(());
+        }
+    });
+    #[cfg(not(unix))]
+    drop(trigger);
 }
 
 /// Composes from a JSON list of `{name, url, sdl}` in a file or at an http URL.

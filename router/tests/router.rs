@@ -376,9 +376,10 @@ mod transport {
             forward_headers: router::config::header_list(["Authorization", "X-Tenant"]).expect("valid"),
             ..Default::default()
         };
-        config
-            .subgraphs
-            .insert("reviews".into(), SubgraphSettings { timeout: Duration::from_secs(5), protocol: Protocol::Http2 });
+        config.subgraphs.insert(
+            "reviews".into(),
+            SubgraphSettings { timeout: Duration::from_secs(5), protocol: Protocol::Http2, ..Default::default() },
+        );
         let url = serve(config, &supergraph(&base)).await;
         let body: Value = reqwest::Client::new()
             .post(&url)
