@@ -316,7 +316,9 @@ fn watch<T: Reload>(this: &Arc<T>, interval: Duration) -> tokio::task::JoinHandl
             match tokio::task::spawn_blocking(move || this.reload_if_changed()).await {
                 Ok(Ok(true)) => tracing::info!("{}: reloaded", T::WHAT),
                 Ok(Ok(false)) => {}
-                Ok(Err(error)) => tracing::warn!(%error, "{}: the new version is refused; the previous one stays", T::WHAT),
+                Ok(Err(error)) => {
+                    tracing::warn!(%error, "{}: the new version is refused; the previous one stays", T::WHAT)
+                }
                 Err(error) => tracing::warn!(%error, "{}: the reload failed", T::WHAT),
             }
         }

@@ -213,7 +213,10 @@ mod tests {
         let second = json!({ "Me@1": OTHER }).to_string();
         let error = load(dir.path(), &[("first.json", first.clone()), ("second.json", second)]).expect_err("clash");
         let message = error.to_string();
-        assert!(message.contains("Me@1") && message.contains("first.json") && message.contains("second.json"), "{message}");
+        assert!(
+            message.contains("Me@1") && message.contains("first.json") && message.contains("second.json"),
+            "{message}"
+        );
         let same = load(dir.path(), &[("first.json", first.clone()), ("again.json", first)]).expect("same document");
         assert_eq!(same.len(), 1);
     }
@@ -225,7 +228,11 @@ mod tests {
             ("a.json", "not json".to_owned(), "not valid JSON"),
             ("b.json", "[]".to_owned(), "a JSON object"),
             ("c.json", json!({ "Me": 1 }).to_string(), "not a string"),
-            ("d.json", json!({ "format": "apollo-persisted-query-manifest", "version": 2, "operations": [] }).to_string(), "version 1"),
+            (
+                "d.json",
+                json!({ "format": "apollo-persisted-query-manifest", "version": 2, "operations": [] }).to_string(),
+                "version 1",
+            ),
             ("e.json", json!({ "format": "apollo-persisted-query-manifest", "version": 1 }).to_string(), "operations"),
             ("f.json", json!({ "Me": " " }).to_string(), "empty"),
         ];

@@ -193,7 +193,8 @@ impl Partners {
         if let Some(path) = &self.keys_file {
             all.extend(read_keys_file(path).map_err(TrustedError::Load)?);
         }
-        let clients = validate(all, self.documents.as_deref()).map_err(|e| TrustedError::Load(format!("partners: {e}")))?;
+        let clients =
+            validate(all, self.documents.as_deref()).map_err(|e| TrustedError::Load(format!("partners: {e}")))?;
         *self.clients.write().unwrap_or_else(|p| p.into_inner()) = Arc::new(clients);
         Ok(())
     }
@@ -315,7 +316,8 @@ mod tests {
 
     #[test]
     fn another_header_can_carry_the_key() {
-        let custom = PartnerSettings { header: "X-Partner-Key".into(), ..settings(vec![client("acme", ACME_KEY, None)]) };
+        let custom =
+            PartnerSettings { header: "X-Partner-Key".into(), ..settings(vec![client("acme", ACME_KEY, None)]) };
         let partners = Partners::load(&custom, None).expect("valid");
         let mut headers = HeaderMap::new();
         headers.insert("x-partner-key", HeaderValue::from_static(ACME_KEY));
@@ -397,9 +399,13 @@ mod tests {
     fn the_keys_file_adds_clients_and_is_reloaded() {
         let dir = tempfile::tempdir().expect("temp dir");
         let path = dir.path().join("partners.yaml");
-        let acme = format!("clients:\n  - {{ name: acme, key_sha256: {}, quota: {{ requests: 100, per: 1m }} }}\n", sha(ACME_KEY));
+        let acme = format!(
+            "clients:\n  - {{ name: acme, key_sha256: {}, quota: {{ requests: 100, per: 1m }} }}\n",
+            sha(ACME_KEY)
+        );
         write(&path, &acme, 0);
-        let config = PartnerSettings { keys_file: Some(path.clone()), ..settings(vec![client("globex", GLOBEX_KEY, None)]) };
+        let config =
+            PartnerSettings { keys_file: Some(path.clone()), ..settings(vec![client("globex", GLOBEX_KEY, None)]) };
         let partners = Partners::load(&config, None).expect("valid");
         let found = partners.identify(&with_key(ACME_KEY)).expect("known").expect("identified");
         assert_eq!(found.quota, Some(Quota { requests: 100, per: Duration::from_secs(60) }));
@@ -451,7 +457,10 @@ mod tests {
             _ => None,
         };
         settings.apply_env(&env).expect("valid");
-        assert_eq!((settings.keys_file.as_deref(), settings.require_key), (Some(std::path::Path::new("/keys.yaml")), true));
+        assert_eq!(
+            (settings.keys_file.as_deref(), settings.require_key),
+            (Some(std::path::Path::new("/keys.yaml")), true)
+        );
         let bad = |name: &str| (name == "ROUTER_REQUIRE_API_KEY").then(|| "sometimes".to_owned());
         assert!(settings.apply_env(&bad).is_err());
     }
