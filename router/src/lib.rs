@@ -19,6 +19,7 @@ pub mod reload;
 pub mod response;
 pub mod supergraph;
 pub mod traffic;
+pub mod trusted;
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
