@@ -8,12 +8,16 @@ pub mod api_schema;
 pub mod apq;
 pub mod compose;
 pub mod config;
+pub mod csrf;
 pub mod execute;
 pub mod fieldset;
+pub mod header_limits;
 pub mod http;
 pub mod limits;
 pub mod operation;
 pub mod plan;
+pub mod ratelimit;
+pub mod refusal;
 pub mod response;
 pub mod supergraph;
 
