@@ -523,9 +523,11 @@ mod tests {
         let settings = shared_settings();
         let limiter = RateLimiter::with_clock(&settings, Some(&url), Clock::manual()).expect("valid");
         let rule = Rule::new(10, Duration::from_secs(1)).expect("valid");
-        limiter.check("ip:192.0.2.1", &rule).await;
         let client = ::redis::Client::open(url.as_str()).expect("url");
         let mut connection = ::redis::aio::ConnectionManager::new(client).await.expect("connects");
+        // A Redis that does not know the script (restarted, or new) gets it loaded.
+        ::redis::cmd("SCRIPT").arg("FLUSH").query_async::<()>(&mut connection).await.expect("flush");
+        assert_eq!(limiter.check("ip:192.0.2.1", &rule).await, Decision::Allowed { remaining: 9 });
         let ttl: i64 = ::redis::cmd("PTTL")
             .arg(format!("{}10/1000:ip:192.0.2.1", settings.key_prefix))
             .query_async(&mut connection)

@@ -89,7 +89,7 @@ impl Shared {
         let mut connection = self.connection.clone();
         let mut invocation = self.script.key(key);
         invocation.arg(capacity).arg(per_ms).arg(now_ms);
-        // EVALSHA, falling back to EVAL (which caches the script) when Redis does not know it yet.
+        // EVALSHA; on NOSCRIPT (a restarted or new Redis) the script is loaded and run again.
         let answer = tokio::time::timeout(self.timeout, invocation.invoke_async::<Vec<i64>>(&mut connection))
             .await
             .map_err(|_| Error::Timeout(self.timeout))??;
