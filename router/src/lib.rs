@@ -6,6 +6,7 @@
 
 pub mod api_schema;
 pub mod apq;
+pub mod auth;
 pub mod compose;
 pub mod config;
 pub mod execute;
@@ -14,6 +15,7 @@ pub mod http;
 pub mod limits;
 pub mod operation;
 pub mod plan;
+pub mod policy;
 pub mod response;
 pub mod supergraph;
 
