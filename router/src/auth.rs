@@ -130,7 +130,8 @@ impl AuthSettings {
             first.issuer = issuer;
         }
         if let Some(audiences) = audiences {
-            first.audiences = audiences.split(',').map(str::trim).filter(|a| !a.is_empty()).map(str::to_owned).collect();
+            first.audiences =
+                audiences.split(',').map(str::trim).filter(|a| !a.is_empty()).map(str::to_owned).collect();
         }
         check_jwks(first).map_err(|e| ConfigError(format!("authentication (from the environment): {e}")))?;
         Ok(Some(settings))
@@ -167,7 +168,8 @@ impl TryFrom<AuthSection> for AuthSettings {
         let jwks = section.jwks.into_iter().map(JwksSettings::try_from).collect::<Result<Vec<_>, _>>()?;
         let mut settings = Self::new(jwks);
         if let Some(header) = section.header {
-            HeaderName::from_str(&header).map_err(|_| format!("authentication.header: `{header}` is not a header name"))?;
+            HeaderName::from_str(&header)
+                .map_err(|_| format!("authentication.header: `{header}` is not a header name"))?;
             settings.header = header.to_ascii_lowercase();
         }
         if let Some(prefix) = section.prefix {
@@ -204,7 +206,9 @@ fn algorithm(name: &str) -> Result<Algorithm, String> {
     if ASYMMETRIC.contains(&algorithm) {
         Ok(algorithm)
     } else {
-        Err(format!("`{name}` is not accepted: only asymmetric algorithms (EdDSA, RS*, PS*, ES*) can be verified with a JWKS"))
+        Err(format!(
+            "`{name}` is not accepted: only asymmetric algorithms (EdDSA, RS*, PS*, ES*) can be verified with a JWKS"
+        ))
     }
 }
 

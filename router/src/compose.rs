@@ -238,7 +238,7 @@ pub fn compose(subgraphs: &[SubgraphSdl]) -> Result<String, Vec<CompositionError
             merged.inaccessible |= directives.has("inaccessible");
             merged.tags.extend(type_tags(directives));
             if matches!(kind, "type" | "interface" | "scalar" | "enum") {
-                merged.access.merge(Access::read(directives.iter().map(|d| &***d)));
+                merged.access.merge(Access::read(directives.iter().map(|d| &d.node)));
             }
             let keys: Vec<(String, bool)> = directives
                 .get_all("key")
@@ -400,7 +400,7 @@ fn add_fields(
         }
         entry.inaccessible |= field.directives.has("inaccessible");
         entry.tags.extend(tags(&field.directives));
-        entry.access.merge(Access::read(field.directives.iter().map(|d| &**d)));
+        entry.access.merge(Access::read(field.directives.iter()));
         let d = &field.directives;
         let mut info = plain_field(field.ty.to_string(), print_args(&field.arguments));
         // `@external` on a key field of a type extension (`extend type`, `@extends`) only says the

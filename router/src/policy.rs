@@ -159,7 +159,8 @@ impl Policies {
     }
 
     fn allows(&self, parent: &Name, field: &Name, claims: Option<&Claims>) -> bool {
-        let met = |requirements: Option<&Vec<Requirement>>| requirements.is_none_or(|r| r.iter().all(|r| r.met(claims)));
+        let met =
+            |requirements: Option<&Vec<Requirement>>| requirements.is_none_or(|r| r.iter().all(|r| r.met(claims)));
         met(self.types.get(parent)) && met(self.fields.get(&(parent.clone(), field.clone())))
     }
 }
@@ -325,7 +326,11 @@ struct Filter<'a> {
 impl Filter<'_> {
     /// The filtered document, or `None` when no root field is left (or, which would be a bug,
     /// the result does not validate: then nothing runs rather than too much).
-    fn document(&self, document: &ExecutableDocument, operation: &executable::Operation) -> Option<Valid<ExecutableDocument>> {
+    fn document(
+        &self,
+        document: &ExecutableDocument,
+        operation: &executable::Operation,
+    ) -> Option<Valid<ExecutableDocument>> {
         // No root field left: nothing to run.
         if !self.any_kept(document, &operation.selection_set) {
             return None;

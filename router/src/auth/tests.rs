@@ -296,7 +296,10 @@ fn settings_are_read_from_yaml_with_defaults() {
     .expect("valid");
     assert_eq!(settings.jwks[0].algorithms, [Algorithm::EdDSA, Algorithm::RS256]);
     assert_eq!((settings.header.as_str(), settings.prefix.as_str()), ("x-token", "Token"));
-    assert_eq!((settings.leeway, settings.ttl, settings.min_refresh), (Duration::from_secs(30), Duration::from_secs(120), Duration::ZERO));
+    assert_eq!(
+        (settings.leeway, settings.ttl, settings.min_refresh),
+        (Duration::from_secs(30), Duration::from_secs(120), Duration::ZERO)
+    );
     let defaults = yaml("jwks: [{ url: 'http://id/jwks', issuer: id, audiences: [app] }]").expect("valid");
     assert_eq!(defaults.jwks[0].algorithms, ASYMMETRIC);
     assert_eq!((defaults.header.as_str(), defaults.prefix.as_str()), ("authorization", "Bearer"));

@@ -8,6 +8,7 @@
 use std::collections::BTreeSet;
 use std::fmt::Write as _;
 
+use apollo_compiler::Node;
 use apollo_compiler::ast::{Directive, Value};
 
 /// The access requirements of one type or field.
@@ -20,13 +21,14 @@ pub(super) struct Access {
 
 impl Access {
     /// The requirements written on one element of a subgraph.
-    pub fn read<'a>(directives: impl IntoIterator<Item = &'a Directive>) -> Self {
+    pub fn read<'a>(directives: impl IntoIterator<Item = &'a Node<Directive>>) -> Self {
         let mut access = Self::default();
         for directive in directives {
             match directive.name.as_str() {
                 "authenticated" | "federation__authenticated" => access.authenticated = true,
                 "requiresScopes" | "federation__requiresScopes" => {
-                    let scopes = directive.specified_argument_by_name("scopes").map(|v| scope_sets(v)).unwrap_or_default();
+                    let scopes =
+                        directive.specified_argument_by_name("scopes").map(|v| scope_sets(v)).unwrap_or_default();
                     access.merge(Self { authenticated: false, scopes: Some(scopes) });
                 }
                 _ => {}
@@ -39,9 +41,9 @@ impl Access {
     pub fn merge(&mut self, other: Self) {
         self.authenticated |= other.authenticated;
         self.scopes = match (self.scopes.take(), other.scopes) {
-            (Some(left), Some(right)) => Some(
-                left.iter().flat_map(|l| right.iter().map(move |r| l.union(r).cloned().collect())).collect(),
-            ),
+            (Some(left), Some(right)) => {
+                Some(left.iter().flat_map(|l| right.iter().map(move |r| l.union(r).cloned().collect())).collect())
+            }
             (left, right) => left.or(right),
         };
     }

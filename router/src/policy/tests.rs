@@ -54,7 +54,11 @@ fn supergraph() -> Supergraph {
 }
 
 fn claims(scopes: &[&str]) -> Claims {
-    Claims { subject: Some("user-1".into()), scopes: scopes.iter().map(|s| (*s).to_owned()).collect(), raw: Default::default() }
+    Claims {
+        subject: Some("user-1".into()),
+        scopes: scopes.iter().map(|s| (*s).to_owned()).collect(),
+        raw: Default::default(),
+    }
 }
 
 struct Case {
@@ -70,8 +74,8 @@ impl Case {
     }
 
     fn apply(&self, query: &str, claims: Option<&Claims>) -> Applied {
-        let document =
-            ExecutableDocument::parse_and_validate(&self.supergraph.api, query, "op.graphql").expect("a valid operation");
+        let document = ExecutableDocument::parse_and_validate(&self.supergraph.api, query, "op.graphql")
+            .expect("a valid operation");
         self.policies.apply(&self.supergraph.api, &document, None, claims)
     }
 }
@@ -119,7 +123,9 @@ fn anonymous_callers_lose_authenticated_fields_with_an_error_each() {
     assert_eq!(printed(&applied), "{ public }");
     assert_eq!(
         applied.errors,
-        [json!({ "message": "not authorized to query `Query.me`", "path": ["me"], "extensions": { "code": "UNAUTHORIZED_FIELD_OR_TYPE" } })]
+        [
+            json!({ "message": "not authorized to query `Query.me`", "path": ["me"], "extensions": { "code": "UNAUTHORIZED_FIELD_OR_TYPE" } })
+        ]
     );
     assert_eq!(applied.signature, "Query.me");
     assert!(!applied.refused);
@@ -223,8 +229,8 @@ fn directives_renamed_by_their_link_are_recognised() {
         .replace("@authenticated", "@signedIn");
     let supergraph = Supergraph::parse(&sdl).expect("valid");
     let policies = Policies::from_supergraph(&supergraph);
-    let document = ExecutableDocument::parse_and_validate(&supergraph.api, "{ public me { name } }", "op.graphql")
-        .expect("valid");
+    let document =
+        ExecutableDocument::parse_and_validate(&supergraph.api, "{ public me { name } }", "op.graphql").expect("valid");
     let applied = policies.apply(&supergraph.api, &document, None, None);
     assert_eq!(paths(&applied), [json!(["me"])]);
 }
