@@ -1,6 +1,9 @@
 //! The API schema: the supergraph without its join and link machinery, without `@inaccessible`
 //! elements, and without type-system directives. It is what clients validate against and
 //! introspect.
+//!
+//! The definitions of specs linked `for: SECURITY` or `for: EXECUTION` (e.g. `requiresScopes__Scope`)
+//! are machinery too: they go, like `join__*`.
 
 use apollo_compiler::schema::ExtendedType;
 use apollo_compiler::validation::Valid;
@@ -14,13 +17,35 @@ fn keep_directive(name: &str) -> bool {
     matches!(name, "deprecated" | "specifiedBy" | "oneOf")
 }
 
+/// The `name__` prefixes of the linked specs that serve the router rather than clients.
+fn machinery_prefixes(supergraph: &Schema) -> Vec<String> {
+    let mut prefixes: Vec<String> = ["join__", "link__", "core__"].map(str::to_owned).to_vec();
+    for link in supergraph.schema_definition.directives.get_all("link") {
+        let purpose = link.specified_argument_by_name("for").and_then(|v| v.as_enum()).map(|v| v.as_str());
+        if !matches!(purpose, Some("SECURITY" | "EXECUTION")) {
+            continue;
+        }
+        let named = link.specified_argument_by_name("as").and_then(|v| v.as_str()).map(str::to_owned);
+        let from_url = link
+            .specified_argument_by_name("url")
+            .and_then(|v| v.as_str())
+            .and_then(|url| url.trim_end_matches('/').rsplit('/').nth(1).map(str::to_owned));
+        if let Some(namespace) = named.or(from_url) {
+            prefixes.push(format!("{namespace}__"));
+        }
+    }
+    prefixes
+}
+
 pub fn derive(supergraph: &Schema) -> Result<Valid<Schema>, SupergraphError> {
+    let prefixes = machinery_prefixes(supergraph);
+    let machinery = |name: &str| prefixes.iter().any(|p| name.starts_with(p.as_str()));
     let mut api = supergraph.clone();
     api.schema_definition.make_mut().directives.clear();
     // Directive definitions: keep the built-in ones and executable ones that are not machinery.
     api.directive_definitions.retain(|name, definition| {
         definition.is_built_in()
-            || (!name.starts_with("join__")
+            || (!machinery(name)
                 && !name.starts_with("link")
                 && !name.starts_with("core")
                 && name != INACCESSIBLE
@@ -29,12 +54,7 @@ pub fn derive(supergraph: &Schema) -> Result<Valid<Schema>, SupergraphError> {
     let inaccessible_types: Vec<Name> = api
         .types
         .iter()
-        .filter(|(name, ty)| {
-            name.starts_with("join__")
-                || name.starts_with("link__")
-                || name.starts_with("core__")
-                || ty.directives().has(INACCESSIBLE)
-        })
+        .filter(|(name, ty)| machinery(name) || ty.directives().has(INACCESSIBLE))
         .map(|(name, _)| name.clone())
         .collect();
     for name in &inaccessible_types {

@@ -4,7 +4,10 @@
 //! be `@shareable`, a key field, or `@external` in all but one), keys, `@external`, `@requires`,
 //! `@provides`, `@override` and `@interfaceObject` become join metadata; unions and enums are
 //! united (enum values per subgraph), input objects keep the fields every subgraph has;
-//! `@inaccessible` and `@tag` are carried. Errors name the subgraph, the type and the field.
+//! `@inaccessible` and `@tag` are carried, and so are `@authenticated` and `@requiresScopes`
+//! ([`access`]). Errors name the subgraph, the type and the field.
+
+mod access;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt::Write as _;
@@ -12,6 +15,8 @@ use std::fmt::Write as _;
 use apollo_compiler::Schema;
 use apollo_compiler::ast::{DirectiveList, Value};
 use apollo_compiler::schema::{Component, ExtendedType, FieldDefinition, InputValueDefinition};
+
+use self::access::Access;
 
 /// A subgraph to compose.
 #[derive(Debug, Clone)]
@@ -65,6 +70,7 @@ struct MergedField {
     per_graph: BTreeMap<usize, FieldInGraph>,
     inaccessible: bool,
     tags: BTreeSet<String>,
+    access: Access,
     /// Resolved through an `@interfaceObject` for the interface: no subgraph has it on this type.
     via_interface: Option<String>,
 }
@@ -98,6 +104,7 @@ struct MergedType {
     inaccessible_values: BTreeSet<String>,
     inaccessible: bool,
     tags: BTreeSet<String>,
+    access: Access,
 }
 
 fn graph_enum_name(name: &str) -> String {
@@ -230,6 +237,9 @@ pub fn compose(subgraphs: &[SubgraphSdl]) -> Result<String, Vec<CompositionError
             }
             merged.inaccessible |= directives.has("inaccessible");
             merged.tags.extend(type_tags(directives));
+            if matches!(kind, "type" | "interface" | "scalar" | "enum") {
+                merged.access.merge(Access::read(directives.iter().map(|d| &d.node)));
+            }
             let keys: Vec<(String, bool)> = directives
                 .get_all("key")
                 .filter_map(|d| {
@@ -319,7 +329,8 @@ pub fn compose(subgraphs: &[SubgraphSdl]) -> Result<String, Vec<CompositionError
 /// Fields an `@interfaceObject` subgraph adds to an interface appear on every implementation,
 /// resolved through the interface (`@join__field` without a graph).
 fn add_interface_object_fields(types: &mut BTreeMap<String, MergedType>) {
-    let mut additions: Vec<(String, String, String, Option<String>)> = Vec::new();
+    // (object, field, type, description, the interface field's requirements)
+    let mut additions: Vec<(String, String, String, Option<String>, Access)> = Vec::new();
     for (interface, ty) in types.iter() {
         if ty.kind != "interface" || !ty.graphs.values().any(|(_, io)| *io) {
             continue;
@@ -335,14 +346,21 @@ fn add_interface_object_fields(types: &mut BTreeMap<String, MergedType>) {
                     continue;
                 }
                 let field_ty = field.per_graph.values().next().map(|f| f.ty.clone()).unwrap_or_default();
-                additions.push((object.clone(), field_name.clone(), field_ty, field.description.clone()));
+                additions.push((
+                    object.clone(),
+                    field_name.clone(),
+                    field_ty,
+                    field.description.clone(),
+                    field.access.clone(),
+                ));
             }
         }
     }
-    for (object, field_name, field_ty, description) in additions {
+    for (object, field_name, field_ty, description, access) in additions {
         let Some(ty) = types.get_mut(&object) else { continue };
         ty.field_order.push(field_name.clone());
-        ty.fields.insert(field_name, MergedField { description, via_interface: Some(field_ty), ..Default::default() });
+        let field = MergedField { description, via_interface: Some(field_ty), access, ..Default::default() };
+        ty.fields.insert(field_name, field);
     }
 }
 
@@ -382,6 +400,7 @@ fn add_fields(
         }
         entry.inaccessible |= field.directives.has("inaccessible");
         entry.tags.extend(tags(&field.directives));
+        entry.access.merge(Access::read(field.directives.iter()));
         let d = &field.directives;
         let mut info = plain_field(field.ty.to_string(), print_args(&field.arguments));
         // `@external` on a key field of a type extension (`extend type`, `@extends`) only says the
@@ -470,6 +489,12 @@ fn print(
     if uses_tag {
         out.push_str("  @link(url: \"https://specs.apollo.dev/tag/v0.3\")\n");
     }
+    let uses = |test: fn(&Access) -> bool| {
+        types.values().any(|t| test(&t.access) || t.fields.values().any(|f| test(&f.access)))
+    };
+    let uses_authenticated = uses(|a| a.authenticated);
+    let uses_scopes = uses(|a| a.scopes.is_some());
+    out.push_str(&access::links(uses_authenticated, uses_scopes));
     out.push_str("{\n");
     for root in ["Query", "Mutation", "Subscription"] {
         if roots.contains_key(root) && types.contains_key(root) {
@@ -480,6 +505,7 @@ fn print(
     if uses_inaccessible {
         out.push_str("directive @inaccessible on FIELD_DEFINITION | OBJECT | INTERFACE | UNION | ARGUMENT_DEFINITION | SCALAR | ENUM | ENUM_VALUE | INPUT_OBJECT | INPUT_FIELD_DEFINITION\n\n");
     }
+    out.push_str(&access::definitions(uses_authenticated, uses_scopes));
     out.push_str(JOIN_DEFINITIONS);
     if uses_tag {
         out.push_str("directive @tag(name: String!) repeatable on FIELD_DEFINITION | OBJECT | INTERFACE | UNION | ARGUMENT_DEFINITION | SCALAR | ENUM | ENUM_VALUE | INPUT_OBJECT | INPUT_FIELD_DEFINITION | SCHEMA\n\n");
@@ -497,13 +523,14 @@ fn print(
     out
 }
 
-fn print_common(out: &mut String, inaccessible: bool, tags: &BTreeSet<String>) {
+fn print_common(out: &mut String, inaccessible: bool, tags: &BTreeSet<String>, access: &Access) {
     if inaccessible {
         out.push_str(" @inaccessible");
     }
     for tag in tags {
         let _ = write!(out, " @tag(name: {})", Value::String(tag.clone()));
     }
+    access.print(out);
 }
 
 fn print_type(
@@ -559,7 +586,7 @@ fn print_type(
         }
     }
     let mut common = String::new();
-    print_common(&mut common, ty.inaccessible, &ty.tags);
+    print_common(&mut common, ty.inaccessible, &ty.tags, &ty.access);
     if !common.is_empty() {
         let _ = writeln!(out, " {}", common.trim());
     }
@@ -623,7 +650,7 @@ fn print_fields(
             print_join_fields(out, field, &type_graphs, &supergraph_ty, subgraphs, graph_ids);
         }
         let mut common = String::new();
-        print_common(&mut common, field.inaccessible, &field.tags);
+        print_common(&mut common, field.inaccessible, &field.tags, &field.access);
         out.push_str(&common);
         out.push('\n');
     }

@@ -7,6 +7,7 @@
 pub mod api_schema;
 pub mod apq;
 pub mod cache;
+pub mod auth;
 pub mod compose;
 pub mod config;
 pub mod csrf;
@@ -20,6 +21,7 @@ pub mod plan;
 pub mod ratelimit;
 pub mod refusal;
 pub mod reload;
+pub mod policy;
 pub mod response;
 pub mod supergraph;
 pub mod traffic;
