@@ -16,6 +16,7 @@ pub mod operation;
 pub mod plan;
 pub mod response;
 pub mod supergraph;
+pub mod telemetry;
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};

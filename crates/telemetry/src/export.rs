@@ -102,8 +102,8 @@ mod tests {
     /// protobuf to /v1/traces when the guard is dropped.
     #[test]
     fn dropping_the_provider_posts_the_buffered_spans_to_the_collector() {
-        use std::io::{Read as _, Write as _};
         use opentelemetry::trace::{Tracer as _, TracerProvider as _};
+        use std::io::{Read as _, Write as _};
 
         let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("binds");
         let address = listener.local_addr().expect("has an address");
@@ -120,7 +120,9 @@ mod tests {
                 if let Some(head_end) = text.find("\r\n\r\n") {
                     let length = text[..head_end]
                         .lines()
-                        .find_map(|l| l.to_ascii_lowercase().strip_prefix("content-length:").map(|v| v.trim().to_owned()))
+                        .find_map(|l| {
+                            l.to_ascii_lowercase().strip_prefix("content-length:").map(|v| v.trim().to_owned())
+                        })
                         .and_then(|v| v.parse::<usize>().ok())
                         .unwrap_or(0);
                     if received.len() >= head_end + 4 + length || n == 0 {

@@ -17,9 +17,9 @@ use opentelemetry::trace::TracerProvider as _;
 use opentelemetry_sdk::Resource;
 use opentelemetry_sdk::trace::{Sampler, SdkTracerProvider};
 use tracing_subscriber::EnvFilter;
+use tracing_subscriber::Layer;
 use tracing_subscriber::layer::SubscriberExt;
 use tracing_subscriber::util::SubscriberInitExt;
-use tracing_subscriber::Layer;
 
 pub use propagation::{continue_trace, current_trace_id, extract, inject};
 pub use settings::{LogFormat, Settings, SettingsError};
@@ -74,7 +74,8 @@ pub fn init(settings: &Settings) -> TelemetryGuard {
             .with_error_records_to_exceptions(true)
             .with_tracked_inactivity(false)
     });
-    let installed = tracing_subscriber::registry().with(filter(settings)).with(otel).with(log_layer(settings)).try_init();
+    let installed =
+        tracing_subscriber::registry().with(filter(settings)).with(otel).with(log_layer(settings)).try_init();
 
     if installed.is_err() {
         // Someone else's subscriber receives the logs; nothing of ours would see a span.

@@ -1,8 +1,14 @@
 //! For tests: a subscriber whose spans end up in memory, to check trace ids and parentage.
 
 use opentelemetry::trace::TracerProvider as _;
-use opentelemetry_sdk::trace::{InMemorySpanExporter, SdkTracerProvider, SpanData};
+use opentelemetry_sdk::trace::{InMemorySpanExporter, SdkTracer, SdkTracerProvider, SpanData};
+use tracing_opentelemetry::OpenTelemetryLayer;
+use tracing_subscriber::Registry;
+use tracing_subscriber::layer::Layered;
 use tracing_subscriber::layer::SubscriberExt as _;
+
+/// A registry with an OpenTelemetry layer; more layers (a log writer) can go on top.
+pub type TestSubscriber = Layered<OpenTelemetryLayer<Registry, SdkTracer>, Registry>;
 
 /// Spans recorded by [`subscriber`]; each is exported as soon as it closes.
 #[derive(Debug, Clone)]
@@ -28,7 +34,7 @@ impl RecordedSpans {
 
 /// A subscriber recording every span (all levels) through an OpenTelemetry layer; install it
 /// with `tracing::subscriber::set_default` for the test's thread.
-pub fn subscriber() -> (impl tracing::Subscriber + Send + Sync, RecordedSpans) {
+pub fn subscriber() -> (TestSubscriber, RecordedSpans) {
     let exporter = InMemorySpanExporter::default();
     // Simple processor: a span is exported synchronously when it closes, so tests need no waits.
     let provider = SdkTracerProvider::builder().with_simple_exporter(exporter.clone()).build();
