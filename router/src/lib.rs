@@ -24,6 +24,7 @@ pub mod reload;
 pub mod policy;
 pub mod response;
 pub mod supergraph;
+pub mod telemetry;
 pub mod traffic;
 pub mod trusted;
 

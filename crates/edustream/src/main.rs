@@ -109,27 +109,27 @@ async fn main() -> anyhow::Result<()> {
         Command::Dev { data_dir, host } => dev(&data_dir, &host).await,
         Command::Subgraph { name: Context::Identity } => {
             let config = identity::IdentityConfig::from_env(&Env::process())?;
-            platform::telemetry::init_tracing(config.common.log_format);
+            let _telemetry = platform::telemetry::init_tracing(&config.common);
             identity::run(config, Shutdown::on_signals()).await
         }
         Command::Subgraph { name: Context::Tutoring } => {
             let config = tutoring::TutoringConfig::from_env(&Env::process())?;
-            platform::telemetry::init_tracing(config.common.log_format);
+            let _telemetry = platform::telemetry::init_tracing(&config.common);
             tutoring::run(config, Shutdown::on_signals()).await
         }
         Command::Subgraph { name: Context::Booking } => {
             let config = booking::BookingConfig::from_env(&Env::process())?;
-            platform::telemetry::init_tracing(config.common.log_format);
+            let _telemetry = platform::telemetry::init_tracing(&config.common);
             booking::run(config, Shutdown::on_signals()).await
         }
         Command::Subgraph { name: Context::Payment } => {
             let config = payment::PaymentConfig::from_env(&Env::process())?;
-            platform::telemetry::init_tracing(config.common.log_format);
+            let _telemetry = platform::telemetry::init_tracing(&config.common);
             payment::run(config, Shutdown::on_signals()).await
         }
         Command::Subgraph { name: Context::Review } => {
             let config = review::ReviewConfig::from_env(&Env::process())?;
-            platform::telemetry::init_tracing(config.common.log_format);
+            let _telemetry = platform::telemetry::init_tracing(&config.common);
             review::run(config, Shutdown::on_signals()).await
         }
         Command::Schema { name: Context::Booking } => {
@@ -252,8 +252,8 @@ const SUPERGRAPH: &str = include_str!("../../../supergraph.graphql");
 /// in-process bus.
 async fn dev(data_dir: &str, host: &str) -> anyhow::Result<()> {
     let env = Env::process().with("DATA_DIR", data_dir).with("AMQP_URL", "memory:").with("REDIS_URL", "");
-    let log_format = platform::CommonConfig::from_env(&env, "edustream", 0)?.log_format;
-    platform::telemetry::init_tracing(log_format);
+    let common = platform::CommonConfig::from_env(&env, "edustream", 0)?;
+    let _telemetry = platform::telemetry::init_tracing(&common);
     let shutdown = Shutdown::on_signals();
     let bus: Arc<dyn EventBus> = Arc::new(MemoryBus::new());
 

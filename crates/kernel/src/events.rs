@@ -3,6 +3,8 @@
 //! Event types are named `<context>.<EventName>` and versioned; a consumer reads the payload
 //! with [`EventEnvelope::decode`]. Adding optional fields keeps a version; anything else bumps it.
 
+use std::collections::BTreeMap;
+
 use chrono::{DateTime, Utc};
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
@@ -28,6 +30,11 @@ pub struct EventEnvelope {
     pub correlation_id: Uuid,
     pub causation_id: Option<Uuid>,
     pub payload: serde_json::Value,
+    /// The W3C trace context (`traceparent`, `tracestate`) of the work that caused the event,
+    /// so its consumers continue the same trace. Empty when none was recorded; events written
+    /// before it existed read as empty.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub trace_context: BTreeMap<String, String>,
 }
 
 /// A payload type of the published language.
@@ -65,6 +72,7 @@ impl EventEnvelope {
             correlation_id: caused_by.map_or(id, |cause| cause.correlation_id),
             causation_id: caused_by.map(|cause| cause.id),
             payload: serde_json::to_value(event).expect("published events serialise to JSON"),
+            trace_context: BTreeMap::new(),
         }
     }
 
@@ -104,5 +112,22 @@ mod tests {
         assert_eq!(second.decode::<UserLoggedIn>().map(|e| e.user_id).ok(), Some("u1".to_owned()));
         let json = serde_json::to_value(&second).expect("serialises");
         assert_eq!(json["type"], "identity.UserLoggedIn");
+        assert!(json.get("traceContext").is_none(), "an empty trace context is not written");
+    }
+
+    #[test]
+    fn envelopes_written_without_a_trace_context_still_read_and_one_round_trips() {
+        let mut event = EventEnvelope::wrap(&UserLoggedIn { user_id: "u1".into(), at: Utc::now() }, None);
+        let mut old = serde_json::to_value(&event).expect("serialises");
+        old.as_object_mut().expect("an object").remove("traceContext");
+        let read: EventEnvelope = serde_json::from_value(old).expect("an older envelope reads");
+        assert!(read.trace_context.is_empty());
+
+        let traceparent = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01";
+        event.trace_context.insert("traceparent".into(), traceparent.into());
+        let json = serde_json::to_value(&event).expect("serialises");
+        assert_eq!(json["traceContext"]["traceparent"], traceparent);
+        let back: EventEnvelope = serde_json::from_value(json).expect("reads");
+        assert_eq!(back, event);
     }
 }

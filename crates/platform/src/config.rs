@@ -102,12 +102,8 @@ fn parse_duration(raw: &str) -> Option<Duration> {
     }
 }
 
-/// How logs are written.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum LogFormat {
-    Human,
-    Json,
-}
+/// How logs are written (`LOG_FORMAT`).
+pub use telemetry::LogFormat;
 
 /// Settings every subgraph shares.
 #[derive(Debug, Clone)]
@@ -121,7 +117,9 @@ pub struct CommonConfig {
     pub amqp_url: String,
     /// `redis://…` when caches and rate limits are shared between replicas.
     pub redis_url: Option<String>,
-    pub log_format: LogFormat,
+    /// Logs and traces: `LOG_FORMAT`, `RUST_LOG`, `OTEL_EXPORTER_OTLP_ENDPOINT`,
+    /// `OTEL_SERVICE_NAME`, `OTEL_TRACES_SAMPLER_ARG`.
+    pub telemetry: telemetry::Settings,
     /// Requests larger than this are refused with 413.
     pub body_limit_bytes: usize,
     /// How long shutdown waits for in-flight requests.
@@ -157,18 +155,16 @@ impl CommonConfig {
         if let Some(url) = &redis_url {
             check_scheme("REDIS_URL", url, &["redis://", "rediss://"])?;
         }
-        let log_format = match env.get_or("LOG_FORMAT", "human").as_str() {
-            "human" | "text" => LogFormat::Human,
-            "json" => LogFormat::Json,
-            other => return Err(invalid("LOG_FORMAT", other, "expected `human` or `json`".into())),
-        };
+        let telemetry = telemetry::Settings::from_env(service, |name| env.get(name))
+            .map_err(|e| invalid(e.name, &e.value, e.expected.into()))?
+            .with_default_filter("info,sqlx=warn,lapin=warn,async_graphql=warn");
         Ok(Self {
             service: service.to_owned(),
             listen_addr,
             database_url,
             amqp_url,
             redis_url,
-            log_format,
+            telemetry,
             body_limit_bytes: env.parse_or("BODY_LIMIT_BYTES", 256 * 1024)?,
             shutdown_grace: env.duration_or("SHUTDOWN_GRACE", Duration::from_secs(20))?,
             jwt: JwtSettings {
@@ -200,7 +196,8 @@ mod tests {
         assert_eq!(config.listen_addr.port(), 8001);
         assert_eq!(config.database_url, "sqlite:.edustream/identity.db");
         assert_eq!(config.amqp_url, "memory:");
-        assert_eq!(config.log_format, LogFormat::Human);
+        assert_eq!(config.telemetry.log_format, LogFormat::Human);
+        assert_eq!(config.telemetry.otlp_endpoint, None, "no span export unless asked");
     }
 
     #[test]
@@ -210,6 +207,18 @@ mod tests {
         assert!(err.to_string().starts_with("DATABASE_URL=\"mysql://x\" is invalid"), "{err}");
         let env = Env::from_pairs([("SHUTDOWN_GRACE", "soon")]);
         assert!(CommonConfig::from_env(&env, "identity", 8001).is_err());
+    }
+
+    #[test]
+    fn traces_are_exported_when_an_otlp_endpoint_is_given() {
+        let env = Env::from_pairs([("OTEL_EXPORTER_OTLP_ENDPOINT", "http://127.0.0.1:4318"), ("LOG_FORMAT", "json")]);
+        let config = CommonConfig::from_env(&env, "booking", 8003).expect("valid");
+        assert_eq!(config.telemetry.otlp_endpoint.as_deref(), Some("http://127.0.0.1:4318"));
+        assert_eq!(config.telemetry.service_name, "booking");
+        assert_eq!(config.telemetry.log_format, LogFormat::Json);
+        let env = Env::from_pairs([("LOG_FORMAT", "xml")]);
+        let err = CommonConfig::from_env(&env, "booking", 8003).expect_err("xml is no log format");
+        assert!(err.to_string().starts_with("LOG_FORMAT=\"xml\" is invalid"), "{err}");
     }
 
     #[test]

@@ -21,6 +21,7 @@ use axum::{Json, Router};
 use kernel::ErrorCode;
 use tokio::net::TcpListener;
 use tower_http::limit::RequestBodyLimitLayer;
+use tracing::Instrument as _;
 
 use crate::auth::{AuthContext, AuthError, ClientIp, TokenVerifier};
 use crate::bus::EventBus;
@@ -99,6 +100,11 @@ async fn metrics() -> Response {
 }
 
 async fn graphql_post<E: Executor>(State(state): State<Arc<GraphqlState<E>>>, request: Request) -> Response {
+    let span = crate::telemetry::request_span(request.method(), request.headers());
+    execute_post(state, request).instrument(span).await
+}
+
+async fn execute_post<E: Executor>(state: Arc<GraphqlState<E>>, request: Request) -> Response {
     let (parts, body) = request.into_parts();
     let data = match request_data(&state, &parts).await {
         Ok(data) => data,
@@ -120,6 +126,11 @@ async fn graphql_get<E: Executor>(State(state): State<Arc<GraphqlState<E>>>, req
     if is_upgrade {
         return websocket(state, request).await;
     }
+    let span = crate::telemetry::request_span(request.method(), request.headers());
+    execute_get(state, request).instrument(span).await
+}
+
+async fn execute_get<E: Executor>(state: Arc<GraphqlState<E>>, request: Request) -> Response {
     let (parts, _body) = request.into_parts();
     let data = match request_data(&state, &parts).await {
         Ok(data) => data,

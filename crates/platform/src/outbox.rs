@@ -1,7 +1,8 @@
 //! The transactional outbox: events are written in the same transaction as the aggregate
 //! ([`append_postgres`] / [`append_sqlite`]) and published by a [`Relay`], which marks a row
 //! sent only once the bus has confirmed it. A crash between the two republishes the event;
-//! consumers' inboxes make that harmless.
+//! consumers' inboxes make that harmless. An appended event carries the trace context of the
+//! request that wrote it, so its consumers continue that trace.
 
 use std::sync::{Arc, Mutex, Weak};
 use std::time::Duration;
@@ -13,6 +14,7 @@ use tokio::sync::Notify;
 use crate::bus::EventBus;
 use crate::db::Db;
 use crate::shutdown::Shutdown;
+use crate::telemetry::stamp_trace_context;
 
 const BATCH: i64 = 100;
 
@@ -39,10 +41,11 @@ const EAGER_LOOKS: u32 = 10;
 /// Appends events inside the caller's PostgreSQL transaction.
 pub async fn append_postgres(conn: &mut PgConnection, events: &[EventEnvelope]) -> Result<(), sqlx::Error> {
     for event in events {
+        let event = stamp_trace_context(event);
         sqlx::query("INSERT INTO outbox (event_id, event_type, envelope) VALUES ($1, $2, $3)")
             .bind(event.id)
             .bind(&event.event_type)
-            .bind(sqlx::types::Json(event))
+            .bind(sqlx::types::Json(&*event))
             .execute(&mut *conn)
             .await?;
     }
@@ -55,10 +58,11 @@ pub async fn append_postgres(conn: &mut PgConnection, events: &[EventEnvelope]) 
 /// Appends events inside the caller's SQLite transaction.
 pub async fn append_sqlite(conn: &mut SqliteConnection, events: &[EventEnvelope]) -> Result<(), sqlx::Error> {
     for event in events {
+        let event = stamp_trace_context(event);
         sqlx::query("INSERT INTO outbox (event_id, event_type, envelope) VALUES (?1, ?2, ?3)")
             .bind(event.id.to_string())
             .bind(&event.event_type)
-            .bind(serde_json::to_string(event).expect("an envelope serialises to JSON"))
+            .bind(serde_json::to_string(&*event).expect("an envelope serialises to JSON"))
             .execute(&mut *conn)
             .await?;
     }

@@ -1,27 +1,67 @@
-//! Logs (human on a terminal, JSON with `LOG_FORMAT=json`) and the Prometheus recorder.
+//! Logs (human on a terminal, JSON with `LOG_FORMAT=json`), traces (OTLP over HTTP when
+//! `OTEL_EXPORTER_OTLP_ENDPOINT` is set) and the Prometheus recorder; the trace context carried
+//! into requests and events.
 
+use std::collections::BTreeMap;
 use std::sync::OnceLock;
 
+use kernel::EventEnvelope;
 use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
-use tracing_subscriber::EnvFilter;
-use tracing_subscriber::fmt::format::FmtSpan;
 
-use crate::config::LogFormat;
+use crate::config::CommonConfig;
 
-/// Installs the global subscriber once; later calls (several services in one process) are no-ops.
-pub fn init_tracing(format: LogFormat) {
-    static INIT: OnceLock<()> = OnceLock::new();
-    INIT.get_or_init(|| {
-        let filter = EnvFilter::try_from_default_env()
-            .unwrap_or_else(|_| EnvFilter::new("info,sqlx=warn,lapin=warn,async_graphql=warn"));
-        let builder = tracing_subscriber::fmt().with_env_filter(filter).with_span_events(FmtSpan::NONE);
-        let result = match format {
-            LogFormat::Json => builder.json().flatten_event(true).with_current_span(false).try_init(),
-            LogFormat::Human => builder.try_init(),
-        };
-        // A subscriber already set (by a test harness) is fine: logs go there.
-        drop(result);
-    });
+pub use telemetry::TelemetryGuard;
+
+/// Installs the global subscriber (and span export) once; later calls (several services in
+/// one process) are no-ops. Keep the guard until the process ends: dropping it flushes spans.
+pub fn init_tracing(common: &CommonConfig) -> TelemetryGuard {
+    telemetry::init(&common.telemetry)
+}
+
+/// The span of one `/graphql` request, continuing the caller's trace (the router's subgraph
+/// fetch) when the request carries `traceparent`, a new trace otherwise.
+pub fn request_span(method: &axum::http::Method, headers: &axum::http::HeaderMap) -> tracing::Span {
+    let span = tracing::info_span!(
+        "graphql_request",
+        otel.name = %format_args!("{method} /graphql"),
+        otel.kind = "server",
+        http.request.method = %method,
+    );
+    telemetry::continue_trace(&span, headers);
+    span
+}
+
+/// `event` carrying the current span's trace context, unless it already has one (an event
+/// stamped where it was caused keeps that origin).
+pub fn stamp_trace_context(event: &EventEnvelope) -> std::borrow::Cow<'_, EventEnvelope> {
+    if !event.trace_context.is_empty() {
+        return std::borrow::Cow::Borrowed(event);
+    }
+    let trace_context = telemetry::propagation::current_entries();
+    if trace_context.is_empty() {
+        return std::borrow::Cow::Borrowed(event);
+    }
+    std::borrow::Cow::Owned(EventEnvelope { trace_context, ..event.clone() })
+}
+
+/// The span a consumer handles `event` in: a child of the span that caused the event (its
+/// trace context from the message headers, else from the envelope), a new trace without one.
+pub(crate) fn consumer_span(
+    queue: &str,
+    event: &EventEnvelope,
+    headers: Option<&BTreeMap<String, String>>,
+) -> tracing::Span {
+    let span = tracing::info_span!(
+        "event_consume",
+        otel.name = %format_args!("{} process", event.event_type),
+        otel.kind = "consumer",
+        messaging.destination.name = %queue,
+        messaging.message.id = %event.id,
+        event_type = %event.event_type,
+    );
+    let carried = headers.filter(|h| h.contains_key("traceparent")).unwrap_or(&event.trace_context);
+    telemetry::propagation::continue_from(&span, telemetry::propagation::extract_entries(carried));
+    span
 }
 
 /// The process-wide Prometheus recorder, installed on first use.

@@ -5,6 +5,6 @@ use platform::{Env, Shutdown};
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let config = tutoring::TutoringConfig::from_env(&Env::process())?;
-    platform::telemetry::init_tracing(config.common.log_format);
+    let _telemetry = platform::telemetry::init_tracing(&config.common);
     tutoring::run(config, Shutdown::on_signals()).await
 }

@@ -15,6 +15,7 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use kernel::EventEnvelope;
+use tracing::Instrument as _;
 
 use super::{BusError, EventBus, HandlerError, Subscription, SubscriptionHandle};
 use crate::shutdown::Shutdown;
@@ -83,7 +84,8 @@ impl MemoryBus {
     async fn deliver(&self, subscription: &Subscription, event: &EventEnvelope) -> Outcome {
         let started = std::time::Instant::now();
         let key = (subscription.queue.clone(), event.id);
-        let outcome = match subscription.handler.handle(event).await {
+        let span = crate::telemetry::consumer_span(&subscription.queue, event, None);
+        let outcome = match subscription.handler.handle(event).instrument(span).await {
             Ok(()) => Outcome::Applied,
             Err(HandlerError::Transient(reason)) => {
                 let mut failures = self.failures.lock().unwrap_or_else(|p| p.into_inner());
@@ -110,6 +112,8 @@ impl MemoryBus {
 #[async_trait]
 impl EventBus for MemoryBus {
     async fn publish(&self, event: &EventEnvelope) -> Result<(), BusError> {
+        // Published directly (not through the outbox): the publisher's span is the cause.
+        let event = &*crate::telemetry::stamp_trace_context(event);
         for subscription in self.route(event) {
             if let Outcome::Retry(reason) = self.deliver(&subscription, event).await {
                 return Err(BusError::Handler { event_type: event.event_type.clone(), reason });

@@ -10,10 +10,14 @@
 //! - `<queue>.retry` holds transiently failed events for a delay, then dead-letters them back to
 //!   `<queue>` (delayed retry); after `max_retries` they go to `<queue>.dead`.
 //!
+//! Messages carry the trace context of the event's cause as `traceparent` / `tracestate`
+//! headers; the consumer's span continues that trace.
+//!
 //! Publishing waits for the broker's confirm with `mandatory` set; a nack or a returned message
 //! is an error, so the outbox keeps the row. Consumers ack only after the handler committed.
 //! Connections are re-established with backoff after a broker restart.
 
+use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
@@ -26,6 +30,7 @@ use lapin::options::{
 use lapin::types::{AMQPValue, FieldTable, LongString, ShortString};
 use lapin::{BasicProperties, Channel, Connection, ConnectionProperties, ExchangeKind};
 use tokio::sync::Mutex;
+use tracing::Instrument as _;
 
 use super::{BusError, EventBus, HandlerError, Subscription, SubscriptionHandle, exchange_of, record_consumed};
 use crate::shutdown::Shutdown;
@@ -120,6 +125,8 @@ impl RabbitBus {
             declare_exchange(&publisher.channel, &exchange, self.expires()).await?;
             publisher.declared.insert(exchange.clone());
         }
+        // Published directly (not through the outbox): the publisher's span is the cause.
+        let event = &*crate::telemetry::stamp_trace_context(event);
         let payload = serde_json::to_vec(event).expect("an envelope serialises to JSON");
         let confirm = publisher
             .channel
@@ -194,7 +201,8 @@ async fn handle_delivery(
             return reject(delivery).await;
         }
     };
-    match sub.handler.handle(&event).await {
+    let span = crate::telemetry::consumer_span(&sub.queue, &event, Some(&trace_headers(delivery)));
+    match sub.handler.handle(&event).instrument(span).await {
         Ok(()) => {
             record_consumed(&sub.queue, &event, started.elapsed());
             delivery.acker.ack(BasicAckOptions::default()).await.map(drop).map_err(unavailable)
@@ -258,10 +266,31 @@ async fn schedule_retry(
     Ok(())
 }
 
+/// The W3C trace context headers (`traceparent`, `tracestate`) of a delivery.
+fn trace_headers(delivery: &lapin::message::Delivery) -> BTreeMap<String, String> {
+    let Some(headers) = delivery.properties.headers().as_ref() else { return BTreeMap::new() };
+    TRACE_HEADERS
+        .iter()
+        .filter_map(|&name| match headers.inner().get(name)? {
+            AMQPValue::LongString(value) => {
+                Some((name.to_owned(), String::from_utf8_lossy(value.as_bytes()).into_owned()))
+            }
+            AMQPValue::ShortString(value) => Some((name.to_owned(), value.as_str().to_owned())),
+            _ => None,
+        })
+        .collect()
+}
+
+/// Message headers that carry the trace context, as on HTTP requests.
+const TRACE_HEADERS: [&str; 2] = ["traceparent", "tracestate"];
+
 fn properties_of(event: &EventEnvelope) -> BasicProperties {
     let mut headers = FieldTable::default();
     headers.insert("version".into(), AMQPValue::LongUInt(event.version));
     headers.insert("producer".into(), AMQPValue::LongString(LongString::from(event.producer.as_str())));
+    for (name, value) in event.trace_context.iter().filter(|(name, _)| TRACE_HEADERS.contains(&name.as_str())) {
+        headers.insert(name.as_str().into(), AMQPValue::LongString(LongString::from(value.as_str())));
+    }
     BasicProperties::default()
         .with_message_id(event.id.to_string().into())
         .with_correlation_id(event.correlation_id.to_string().into())
@@ -469,5 +498,35 @@ impl EventBus for RabbitBus {
         }
         *guard = Some(Publisher { connection, channel, declared: Default::default() });
         true
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_trace_context_of_an_event_goes_into_the_message_headers() {
+        let traceparent = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01";
+        let mut event = EventEnvelope {
+            id: uuid::Uuid::now_v7(),
+            event_type: "identity.UserLoggedIn".into(),
+            version: 1,
+            occurred_at: chrono::Utc::now(),
+            producer: "identity".into(),
+            aggregate_id: "u1".into(),
+            correlation_id: uuid::Uuid::now_v7(),
+            causation_id: None,
+            payload: serde_json::json!({}),
+            trace_context: Default::default(),
+        };
+        let headers = properties_of(&event).headers().clone().unwrap_or_default();
+        assert!(!headers.inner().contains_key("traceparent"), "no trace, no header");
+
+        event.trace_context.insert("traceparent".into(), traceparent.into());
+        event.trace_context.insert("tracestate".into(), "vendor=1".into());
+        let headers = properties_of(&event).headers().clone().unwrap_or_default();
+        assert_eq!(headers.inner().get("traceparent"), Some(&text(traceparent)));
+        assert_eq!(headers.inner().get("tracestate"), Some(&text("vendor=1")));
     }
 }

@@ -47,6 +47,7 @@ pub fn event(producer: &str, n: u32) -> EventEnvelope {
         correlation_id: id,
         causation_id: None,
         payload: serde_json::json!({ "n": n }),
+        trace_context: Default::default(),
     }
 }
 
