@@ -103,6 +103,18 @@ pub struct RouterConfig {
     pub body_limit_bytes: usize,
     /// Depth, aliases, root fields, tokens and cost of operations (`0` turns one off).
     pub operation_limits: crate::limits::OperationLimits,
+    /// Request header count and size (`HEADERS_TOO_LARGE`).
+    pub header_limits: crate::header_limits::HeaderLimits,
+    /// CSRF prevention: on by default.
+    pub csrf: crate::csrf::Csrf,
+    /// Trusted documents (persisted operation manifests), optionally a safelist.
+    pub persisted_documents: crate::trusted::TrustedSettings,
+    /// Partners identified by API keys, with allow-lists and quotas.
+    pub partners: crate::trusted::PartnerSettings,
+    /// JWT validation against JWKS (none: tokens are only forwarded).
+    pub authentication: Option<crate::auth::AuthSettings>,
+    /// Per-client token buckets (off by default).
+    pub rate_limit: crate::ratelimit::RateLimitSettings,
 }
 
 impl Default for RouterConfig {
@@ -124,6 +136,12 @@ impl Default for RouterConfig {
             response_cache_capacity: 10_000,
             body_limit_bytes: 2 * 1024 * 1024,
             operation_limits: crate::limits::OperationLimits::default(),
+            header_limits: crate::header_limits::HeaderLimits::default(),
+            csrf: crate::csrf::Csrf::default(),
+            persisted_documents: crate::trusted::TrustedSettings::default(),
+            partners: crate::trusted::PartnerSettings::default(),
+            authentication: None,
+            rate_limit: crate::ratelimit::RateLimitSettings::default(),
         }
     }
 }
@@ -230,6 +248,12 @@ impl RouterConfig {
                     .map_err(|_| ConfigError(format!("{name}: `{v}` is not a number (0: no limit)")))?;
             }
         }
+        self.header_limits.apply_env(env)?;
+        self.csrf.apply_env(env)?;
+        self.persisted_documents.apply_env(env)?;
+        self.partners.apply_env(env)?;
+        self.rate_limit.apply_env(env)?;
+        self.authentication = crate::auth::AuthSettings::apply_env(self.authentication.take(), env)?;
         if let Some(v) = var("ROUTER_MAX_COST") {
             limits.max_cost = v
                 .trim()
@@ -479,6 +503,15 @@ struct File {
     limits: LimitsSection,
     #[serde(default)]
     response_cache: ResponseCacheSection,
+    #[serde(default)]
+    csrf: crate::csrf::Csrf,
+    #[serde(default)]
+    persisted_documents: crate::trusted::TrustedSettings,
+    #[serde(default)]
+    partners: crate::trusted::PartnerSettings,
+    authentication: Option<crate::auth::AuthSettings>,
+    #[serde(default)]
+    rate_limit: crate::ratelimit::RateLimitSettings,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -568,6 +601,8 @@ struct LimitsSection {
     max_tokens: Option<usize>,
     max_cost: Option<u64>,
     list_size: Option<u64>,
+    header_bytes: Option<usize>,
+    headers: Option<usize>,
 }
 
 impl File {
@@ -621,6 +656,13 @@ impl File {
             }
             config.batching.max_size = size;
         }
+        config.header_limits.max_bytes = self.limits.header_bytes.unwrap_or(config.header_limits.max_bytes);
+        config.header_limits.max_count = self.limits.headers.unwrap_or(config.header_limits.max_count);
+        config.csrf = self.csrf;
+        config.persisted_documents = self.persisted_documents;
+        config.partners = self.partners;
+        config.authentication = self.authentication;
+        config.rate_limit = self.rate_limit;
         if let Some(capacity) = self.response_cache.capacity {
             if capacity == 0 {
                 return Err(ConfigError("response_cache.capacity must be positive".into()));

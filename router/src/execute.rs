@@ -34,10 +34,12 @@ fn subgraph_client(settings: &SubgraphSettings) -> reqwest::Client {
     builder.build().expect("an HTTP client without TLS builds")
 }
 
-/// What a client request carries to every subgraph.
+/// What a client request carries: the headers forwarded to every subgraph, and the claims of
+/// its verified token (for policies).
 #[derive(Clone, Default)]
 pub struct Forwarded {
     pub headers: Vec<(reqwest::header::HeaderName, reqwest::header::HeaderValue)>,
+    pub claims: Option<Arc<crate::auth::Claims>>,
 }
 
 pub struct Executor {
@@ -45,6 +47,7 @@ pub struct Executor {
     /// breaker, retries, in-flight sharing and cache.
     lanes: Vec<Arc<Lane>>,
     cache: Arc<ResponseCache>,
+    metrics: Arc<crate::telemetry::Metrics>,
     expose_errors: bool,
 }
 
@@ -62,7 +65,7 @@ enum Step {
 }
 
 impl Executor {
-    pub fn new(supergraph: &Supergraph, config: &RouterConfig) -> Self {
+    pub fn new(supergraph: &Supergraph, config: &RouterConfig, metrics: Arc<crate::telemetry::Metrics>) -> Self {
         let cache = Arc::new(ResponseCache::memory(config.response_cache_capacity));
         let lanes = supergraph
             .graphs
@@ -70,10 +73,11 @@ impl Executor {
             .map(|graph| {
                 let settings = config.subgraph(&graph.name);
                 let client = subgraph_client(settings);
-                Arc::new(Lane::new(&graph.name, &graph.url, client, settings, Some(cache.clone())))
+                let lane = Lane::new(&graph.name, &graph.url, client, settings, Some(cache.clone()));
+                Arc::new(lane.with_metrics(metrics.clone()))
             })
             .collect();
-        Self { lanes, cache, expose_errors: config.expose_subgraph_errors }
+        Self { lanes, cache, metrics, expose_errors: config.expose_subgraph_errors }
     }
 
     /// The response cache (in memory until shared through Redis).
@@ -177,10 +181,28 @@ impl Executor {
     ) -> Result<Value, FetchError> {
         let body = serde_json::to_vec(&json!({ "query": node.operation, "variables": variables }))
             .map_err(|e| FetchError::Failed(format!("the subgraph request cannot be encoded: {e}")))?;
+        use crate::telemetry::Outcome;
+        use tracing::Instrument as _;
         let query = !node.operation.starts_with("mutation");
-        let shared = self.lanes[node.graph].fetch(body, &forwarded.headers, query).await?;
+        let lane = &self.lanes[node.graph];
+        let span = tracing::info_span!(
+            "subgraph_fetch",
+            otel.kind = "client",
+            otel.name = %format_args!("subgraph {}", lane.name()),
+            subgraph = %lane.name(),
+        );
+        let started = std::time::Instant::now();
+        let result = lane.fetch(body, &forwarded.headers, query).instrument(span).await;
+        let outcome = match &result {
+            Ok(body) if body.get("errors").is_some_and(|e| e.as_array().is_some_and(|e| !e.is_empty())) => {
+                Outcome::Partial
+            }
+            Ok(_) => Outcome::Ok,
+            Err(_) => Outcome::Error,
+        };
+        self.metrics.subgraph(lane.name(), outcome, started.elapsed());
         // Shared with other waiters (or the cache): cloned then; moved when it is ours alone.
-        Ok(Arc::try_unwrap(shared).unwrap_or_else(|shared| (*shared).clone()))
+        Ok(Arc::try_unwrap(result?).unwrap_or_else(|shared| (*shared).clone()))
     }
 
     async fn root_fetch(

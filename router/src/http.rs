@@ -13,6 +13,7 @@ use serde_json::{Map, Value, json};
 use tower_http::limit::RequestBodyLimitLayer;
 
 use crate::execute::Forwarded;
+use crate::telemetry::Outcome;
 use crate::{GraphqlRequest, Router};
 
 const GRAPHQL_RESPONSE: &str = "application/graphql-response+json";
@@ -20,15 +21,25 @@ const GRAPHQL_RESPONSE: &str = "application/graphql-response+json";
 pub fn routes(router: Arc<Router>) -> HttpRouter {
     let limit = router.config().body_limit_bytes;
     let cors = cors_layer(&router.config().cors);
+    let header_limits = router.config().header_limits;
     let routes = HttpRouter::new()
         .route("/graphql", get(graphql_get).post(graphql_post))
         .route("/health", get(|| async { axum::Json(json!({ "status": "ok" })) }))
+        .route("/metrics", get(metrics))
         .layer(RequestBodyLimitLayer::new(limit))
         .with_state(router);
-    match cors {
+    let routes = match cors {
         Some(cors) => routes.layer(cors),
         None => routes,
-    }
+    };
+    // Outermost: oversized headers are refused before anything else reads them.
+    routes.layer(axum::middleware::from_fn_with_state(header_limits, crate::header_limits::enforce))
+}
+
+async fn metrics(State(router): State<Arc<Router>>) -> Response {
+    let mut response = router.metrics().render().into_response();
+    response.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("text/plain; version=0.0.4"));
+    response
 }
 
 /// The CORS layer for the configured allow-list; `None` (no CORS headers) when it is empty.
@@ -88,8 +99,8 @@ fn request_error(status: StatusCode, graphql_response: bool, message: &str) -> R
     reply(status, graphql_response, &json!({ "errors": [{ "message": message }] }))
 }
 
-fn forwarded(router: &Router, headers: &HeaderMap) -> Forwarded {
-    let mut out = Forwarded::default();
+fn forwarded(router: &Router, headers: &HeaderMap, caller: &Caller) -> Forwarded {
+    let mut out = Forwarded { claims: caller.claims.clone(), ..Forwarded::default() };
     for name in &router.config().forward_headers {
         let name_and_value = (reqwest::header::HeaderName::from_bytes(name.as_bytes()), headers.get(name.as_str()));
         if let (Ok(n), Some(v)) = name_and_value
@@ -101,11 +112,118 @@ fn forwarded(router: &Router, headers: &HeaderMap) -> Forwarded {
     out
 }
 
-async fn run(router: &Router, headers: &HeaderMap, request: GraphqlRequest, graphql_response: bool) -> Response {
+async fn run(
+    router: &Router,
+    headers: &HeaderMap,
+    caller: &Caller,
+    request: GraphqlRequest,
+    graphql_response: bool,
+) -> Handled {
     let want_plan = headers.get("x-query-plan").is_some_and(|v| v == "true");
-    let result = router.execute(request, &forwarded(router, headers), want_plan).await;
+    let operation = request.operation_name.clone();
+    let result = router.execute(request, &forwarded(router, headers, caller), want_plan).await;
     let status = if result.request_error && graphql_response { StatusCode::BAD_REQUEST } else { StatusCode::OK };
-    reply(status, graphql_response, &result.body)
+    let errors = result.body.get("errors").is_some_and(|e| e.as_array().is_some_and(|e| !e.is_empty()));
+    let outcome = match (result.request_error, errors, result.body.get("data").is_some_and(|d| !d.is_null())) {
+        (true, _, _) => Outcome::RequestError,
+        (false, false, _) => Outcome::Ok,
+        (false, true, true) => Outcome::Partial,
+        (false, true, false) => Outcome::Error,
+    };
+    Handled { response: reply(status, graphql_response, &result.body), operation, outcome }
+}
+
+/// A request's answer, and what the metrics and the access log say about it.
+struct Handled {
+    response: Response,
+    operation: Option<String>,
+    outcome: Outcome,
+}
+
+impl Handled {
+    fn refused(response: Response) -> Self {
+        Self { response, operation: None, outcome: Outcome::RequestError }
+    }
+}
+
+/// Who is calling, as the edge established it before the request is parsed.
+#[derive(Default)]
+struct Caller {
+    partner: Option<Arc<crate::trusted::Client>>,
+    claims: Option<Arc<crate::auth::Claims>>,
+    /// The rate-limit bucket (also the access log's client).
+    bucket: String,
+}
+
+/// The edge's checks, in order: CSRF, the partner's API key, the token, the rate limit or the
+/// partner's quota. A refusal is answered before anything is parsed.
+async fn admit(router: &Router, headers: &HeaderMap, peer: Option<std::net::IpAddr>, graphql_response: bool) -> Result<Caller, Response> {
+    use crate::ratelimit::{ClientKey, Decision, Rule};
+    let refuse = |status: StatusCode, code: &'static str, body: &Value| {
+        router.metrics().refused(code);
+        reply(status, graphql_response, body)
+    };
+    if let Err(refused) = router.config().csrf.check(headers) {
+        return Err(refuse(refused.status, refused.code, &refused.body()));
+    }
+    let partner = router.partners().identify(headers).map_err(|e| {
+        let refusal = Refusal::from(e);
+        refuse(refusal.status, refusal.code.unwrap_or("BAD_REQUEST"), &refusal.body())
+    })?;
+    let claims = match router.authenticator() {
+        Some(authenticator) => authenticator
+            .authenticate(headers)
+            .await
+            .map_err(|failure| refuse(failure.status(), failure.code(), &failure.body()))?
+            .map(Arc::new),
+        None => None,
+    };
+    let key = match (&partner, claims.as_ref().and_then(|c| c.subject.as_ref())) {
+        (Some(partner), _) => ClientKey::ApiKey(partner.name.clone()),
+        (None, Some(subject)) => ClientKey::User(subject.clone()),
+        (None, None) => {
+            let peer = peer.unwrap_or(std::net::IpAddr::V4(std::net::Ipv4Addr::UNSPECIFIED));
+            ClientKey::Ip(crate::ratelimit::client_ip(peer, headers, &router.config().rate_limit.trusted_proxies))
+        }
+    };
+    let bucket = key.bucket();
+    if let Some(limiter) = router.limiter() {
+        // A partner's quota replaces the per-client rule.
+        let quota = partner.as_ref().and_then(|p| p.quota).and_then(|q| Rule::new(u32::try_from(q.requests).unwrap_or(u32::MAX), q.per).ok());
+        let rule = quota.unwrap_or(router.config().rate_limit.per_client);
+        if let Decision::Limited { retry_after } = limiter.check(&bucket, &rule).await {
+            router.metrics().refused(crate::ratelimit::CODE);
+            return Err(crate::ratelimit::limited_response(retry_after, graphql_response));
+        }
+    }
+    Ok(Caller { partner, claims, bucket })
+}
+
+/// Runs `handle` in the request's span (continuing the client's trace), then records the
+/// metrics and the access log line.
+async fn observed(
+    router: &Router,
+    method: &'static str,
+    headers: &HeaderMap,
+    handle: impl std::future::Future<Output = (Handled, String)>,
+) -> Response {
+    use tracing::Instrument as _;
+    let started = std::time::Instant::now();
+    let span = tracing::info_span!("graphql_request", otel.kind = "server", otel.name = method);
+    crate::telemetry::continue_trace(&span, headers);
+    let (handled, client) = handle.instrument(span.clone()).await;
+    let elapsed = started.elapsed();
+    let _entered = span.enter();
+    router.metrics().request(handled.operation.as_deref(), handled.outcome, elapsed);
+    crate::telemetry::access_log(&crate::telemetry::AccessEntry {
+        method,
+        operation: handled.operation.as_deref(),
+        status: handled.response.status().as_u16(),
+        outcome: handled.outcome,
+        elapsed,
+        client: &client,
+    });
+    handled.response
 }
 
 /// Why a request is refused before execution: status, code (if any) and message.
@@ -124,6 +242,12 @@ impl From<String> for Refusal {
 impl From<&str> for Refusal {
     fn from(message: &str) -> Self {
         message.to_owned().into()
+    }
+}
+
+impl From<crate::trusted::TrustedError> for Refusal {
+    fn from(error: crate::trusted::TrustedError) -> Self {
+        Self { status: error.status(), code: Some(error.code()), message: error.to_string() }
     }
 }
 
@@ -148,7 +272,7 @@ impl Refusal {
     }
 }
 
-async fn parse_body(router: &Router, value: Value) -> Result<GraphqlRequest, Refusal> {
+async fn parse_body(router: &Router, caller: &Caller, value: Value) -> Result<GraphqlRequest, Refusal> {
     let Value::Object(mut object) = value else { return Err("the body must be a JSON object".into()) };
     let query = match object.remove("query") {
         Some(Value::String(q)) => Some(q),
@@ -168,43 +292,94 @@ async fn parse_body(router: &Router, value: Value) -> Result<GraphqlRequest, Ref
     if !matches!(object.get("extensions"), None | Some(Value::Null | Value::Object(_))) {
         return Err("`extensions` must be an object".into());
     }
-    let query = router.apq().resolve(query, object.get("extensions")).await?;
+    let document_id = match object.remove("documentId") {
+        None | Some(Value::Null) => None,
+        Some(Value::String(id)) => Some(id),
+        Some(_) => return Err("`documentId` must be a string".into()),
+    };
+    let query = resolve_query(router, caller, query, document_id, object.get("extensions")).await?;
     Ok(GraphqlRequest { query, operation_name, variables })
 }
 
-async fn graphql_post(State(router): State<Arc<Router>>, headers: HeaderMap, body: Bytes) -> Response {
-    let Ok(graphql_response) = wants_graphql_response(&headers) else {
-        return request_error(
-            StatusCode::NOT_ACCEPTABLE,
-            false,
-            "accept application/graphql-response+json or application/json",
-        );
-    };
+/// The text to run: a trusted document (by `documentId`, or by the persisted-query hash when it
+/// is one), an automatic persisted query, or the query sent. With a safelist or a partner's
+/// allow-list in force, only trusted documents the caller may run get through — decided here,
+/// before anything is parsed or planned.
+async fn resolve_query(
+    router: &Router,
+    caller: &Caller,
+    query: Option<String>,
+    document_id: Option<String>,
+    extensions: Option<&Value>,
+) -> Result<String, Refusal> {
+    use crate::trusted::{Source, TrustedError};
+    let trusted = router.trusted();
+    let partner = caller.partner.as_deref();
+    let restricted = !trusted.fallback_permitted(partner);
+    if let Some(id) = document_id {
+        return Ok(trusted.admit(partner, Source::DocumentId(id))?.query.to_string());
+    }
+    let hash = extensions
+        .and_then(|e| e.get("persistedQuery"))
+        .and_then(|p| p.get("sha256Hash"))
+        .and_then(Value::as_str)
+        .map(str::to_owned);
+    match (query, hash) {
+        (None, Some(hash)) if trusted.is_enabled() || restricted => {
+            match trusted.admit(partner, Source::DocumentId(hash)) {
+                Ok(admitted) => Ok(admitted.query.to_string()),
+                Err(TrustedError::DocumentNotFound) if !restricted => Ok(router.apq().resolve(None, extensions).await?),
+                Err(error) => Err(error.into()),
+            }
+        }
+        (Some(query), _) if restricted => Ok(trusted.admit(partner, Source::Query(query))?.query.to_string()),
+        (query, _) => Ok(router.apq().resolve(query, extensions).await?),
+    }
+}
+
+/// The client's address, when the server was started with connection info.
+fn peer(extensions: &axum::http::Extensions) -> Option<std::net::IpAddr> {
+    extensions.get::<axum::extract::ConnectInfo<std::net::SocketAddr>>().map(|info| info.0.ip())
+}
+
+async fn graphql_post(
+    State(router): State<Arc<Router>>,
+    extensions: axum::http::Extensions,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    observed(&router, "POST /graphql", &headers, async {
+        let Ok(graphql_response) = wants_graphql_response(&headers) else {
+            let message = "accept application/graphql-response+json or application/json";
+            return (Handled::refused(request_error(StatusCode::NOT_ACCEPTABLE, false, message)), String::new());
+        };
+        let caller = match admit(&router, &headers, peer(&extensions), graphql_response).await {
+            Ok(caller) => caller,
+            Err(response) => return (Handled::refused(response), String::new()),
+        };
+        let handled = post(&router, &headers, &caller, body, graphql_response).await;
+        (handled, caller.bucket)
+    })
+    .await
+}
+
+async fn post(router: &Router, headers: &HeaderMap, caller: &Caller, body: Bytes, graphql_response: bool) -> Handled {
+    let refused = |status, message: &str| Handled::refused(request_error(status, graphql_response, message));
     let content_type = headers.get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).unwrap_or("");
     let media = content_type.split(';').next().unwrap_or("").trim().to_ascii_lowercase();
     if media != "application/json" && media != GRAPHQL_RESPONSE {
-        return request_error(
-            StatusCode::UNSUPPORTED_MEDIA_TYPE,
-            graphql_response,
-            "send the request as application/json",
-        );
+        return refused(StatusCode::UNSUPPORTED_MEDIA_TYPE, "send the request as application/json");
     }
     let value: Value = match serde_json::from_slice(&body) {
         Ok(v) => v,
-        Err(e) => {
-            return request_error(
-                StatusCode::BAD_REQUEST,
-                graphql_response,
-                &format!("the body is not valid JSON: {e}"),
-            );
-        }
+        Err(e) => return refused(StatusCode::BAD_REQUEST, &format!("the body is not valid JSON: {e}")),
     };
     if let Value::Array(items) = value {
-        return run_batch(&router, &headers, items, graphql_response).await;
+        return run_batch(router, headers, caller, items, graphql_response).await;
     }
-    match parse_body(&router, value).await {
-        Ok(request) => run(&router, &headers, request, graphql_response).await,
-        Err(refusal) => refusal.respond(graphql_response),
+    match parse_body(router, caller, value).await {
+        Ok(request) => run(router, headers, caller, request, graphql_response).await,
+        Err(refusal) => Handled::refused(refusal.respond(graphql_response)),
     }
 }
 
@@ -214,49 +389,75 @@ fn coded_error(status: StatusCode, graphql_response: bool, code: &str, message: 
 
 /// A JSON array of requests, when batching is enabled: each runs on its own (concurrently), and
 /// the answer is the array of their results in order; one malformed entry fails only itself.
-async fn run_batch(router: &Router, headers: &HeaderMap, items: Vec<Value>, graphql_response: bool) -> Response {
+async fn run_batch(
+    router: &Router,
+    headers: &HeaderMap,
+    caller: &Caller,
+    items: Vec<Value>,
+    graphql_response: bool,
+) -> Handled {
     let batching = &router.config().batching;
     if !batching.enabled {
         let message = "batched requests are not enabled on this router";
-        return coded_error(StatusCode::BAD_REQUEST, graphql_response, "BATCHING_DISABLED", message);
+        router.metrics().refused("BATCHING_DISABLED");
+        return Handled::refused(coded_error(StatusCode::BAD_REQUEST, graphql_response, "BATCHING_DISABLED", message));
     }
     if items.is_empty() || items.len() > batching.max_size {
         let message = format!("a batch holds 1 to {} requests; this one has {}", batching.max_size, items.len());
-        return coded_error(StatusCode::BAD_REQUEST, graphql_response, "BATCH_TOO_LARGE", &message);
+        router.metrics().refused("BATCH_TOO_LARGE");
+        return Handled::refused(coded_error(StatusCode::BAD_REQUEST, graphql_response, "BATCH_TOO_LARGE", &message));
     }
-    let forwarded = forwarded(router, headers);
+    let forwarded = forwarded(router, headers, caller);
     let runs = items.into_iter().map(|item| {
         let forwarded = &forwarded;
         async move {
-            match parse_body(router, item).await {
+            match parse_body(router, caller, item).await {
                 Ok(request) => router.execute(request, forwarded, false).await.body,
                 Err(refusal) => Refusal { code: Some(refusal.code.unwrap_or("BAD_REQUEST")), ..refusal }.body(),
             }
         }
     });
     let results = futures_util::future::join_all(runs).await;
-    reply(StatusCode::OK, graphql_response, &Value::Array(results))
+    let response = reply(StatusCode::OK, graphql_response, &Value::Array(results));
+    Handled { response, operation: Some("__batch".into()), outcome: Outcome::Ok }
 }
 
 async fn graphql_get(
     State(router): State<Arc<Router>>,
+    extensions: axum::http::Extensions,
     headers: HeaderMap,
     Query(params): Query<Vec<(String, String)>>,
 ) -> Response {
-    let Ok(graphql_response) = wants_graphql_response(&headers) else {
-        return request_error(
-            StatusCode::NOT_ACCEPTABLE,
-            false,
-            "accept application/graphql-response+json or application/json",
-        );
-    };
+    observed(&router, "GET /graphql", &headers, async {
+        let Ok(graphql_response) = wants_graphql_response(&headers) else {
+            let message = "accept application/graphql-response+json or application/json";
+            return (Handled::refused(request_error(StatusCode::NOT_ACCEPTABLE, false, message)), String::new());
+        };
+        let caller = match admit(&router, &headers, peer(&extensions), graphql_response).await {
+            Ok(caller) => caller,
+            Err(response) => return (Handled::refused(response), String::new()),
+        };
+        let handled = get_request(&router, &headers, &caller, &params, graphql_response).await;
+        (handled, caller.bucket)
+    })
+    .await
+}
+
+async fn get_request(
+    router: &Router,
+    headers: &HeaderMap,
+    caller: &Caller,
+    params: &[(String, String)],
+    graphql_response: bool,
+) -> Handled {
+    let refused = |message: &str| Handled::refused(request_error(StatusCode::BAD_REQUEST, graphql_response, message));
     let param = |name: &str| params.iter().find(|(k, _)| k == name).map(|(_, v)| v.clone());
     let variables = match param("variables") {
         None => Map::new(),
         Some(raw) => match serde_json::from_str::<Value>(&raw) {
             Ok(Value::Object(v)) => v,
             Ok(Value::Null) => Map::new(),
-            _ => return request_error(StatusCode::BAD_REQUEST, graphql_response, "`variables` must be a JSON object"),
+            _ => return refused("`variables` must be a JSON object"),
         },
     };
     let extensions = match param("extensions") {
@@ -264,21 +465,21 @@ async fn graphql_get(
         Some(raw) => match serde_json::from_str::<Value>(&raw) {
             Ok(extensions @ Value::Object(_)) => Some(extensions),
             Ok(Value::Null) => None,
-            _ => return request_error(StatusCode::BAD_REQUEST, graphql_response, "`extensions` must be a JSON object"),
+            _ => return refused("`extensions` must be a JSON object"),
         },
     };
-    let query = match router.apq().resolve(param("query"), extensions.as_ref()).await {
+    let query = match resolve_query(router, caller, param("query"), param("documentId"), extensions.as_ref()).await {
         Ok(query) => query,
-        Err(error) => return Refusal::from(error).respond(graphql_response),
+        Err(refusal) => return Handled::refused(refusal.respond(graphql_response)),
     };
-    if is_mutation(&router, &query, param("operationName").as_deref()) {
+    if is_mutation(router, &query, param("operationName").as_deref()) {
         let mut response =
             request_error(StatusCode::METHOD_NOT_ALLOWED, graphql_response, "mutations must be sent with POST");
         response.headers_mut().insert(header::ALLOW, HeaderValue::from_static("POST"));
-        return response;
+        return Handled::refused(response);
     }
     let request = GraphqlRequest { query, operation_name: param("operationName"), variables };
-    run(&router, &headers, request, graphql_response).await
+    run(router, headers, caller, request, graphql_response).await
 }
 
 fn is_mutation(_router: &Router, query: &str, operation_name: Option<&str>) -> bool {

@@ -69,32 +69,121 @@ struct Planned {
     plan: Option<Plan>,
 }
 
-/// The router: the supergraph, caches and the subgraph client.
+/// The router: the supergraph, caches, the subgraph lanes and the edge's guards.
 pub struct Router {
     supergraph: Arc<Supergraph>,
     executor: Executor,
     config: RouterConfig,
     documents: Mutex<HashMap<String, Arc<Prepared>>>,
     apq: apq::Apq,
+    trusted: Arc<trusted::TrustedDocuments>,
+    partners: Arc<trusted::Partners>,
+    authenticator: Option<auth::Authenticator>,
+    policies: policy::Policies,
+    limiter: Option<ratelimit::RateLimiter>,
+    metrics: Arc<telemetry::Metrics>,
+    /// The manifest and keys-file watchers; they end with the router.
+    watchers: Vec<tokio::task::JoinHandle<()>>,
 }
+
+impl Drop for Router {
+    fn drop(&mut self) {
+        for watcher in &self.watchers {
+            watcher.abort();
+        }
+    }
+}
+
+/// Why a router cannot be built from its config (a file that does not load, a bad setting).
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub struct BuildError(pub String);
 
 const CACHE_CAPACITY: usize = 2_000;
 
 impl Router {
-    /// A router for `supergraph`; the config's subgraph URLs replace the supergraph's.
-    pub fn new(mut supergraph: Supergraph, config: RouterConfig) -> Self {
+    /// A router for `supergraph` with a config that names no files (tests, embedded use).
+    ///
+    /// # Panics
+    /// When the config's manifests, keys file or settings do not load: use [`Router::build`].
+    pub fn new(supergraph: Supergraph, config: RouterConfig) -> Self {
+        Self::build(supergraph, config).unwrap_or_else(|e| panic!("router config: {e}"))
+    }
+
+    /// A router for `supergraph`; the config's subgraph URLs replace the supergraph's. Loads the
+    /// trusted documents and partners' keys (watched for changes when a Tokio runtime runs).
+    pub fn build(supergraph: Supergraph, config: RouterConfig) -> Result<Self, BuildError> {
+        Self::build_with(supergraph, config, Arc::new(telemetry::Metrics::new()))
+    }
+
+    /// [`Router::build`] recording into `metrics` (shared by the routers a reload builds, so
+    /// counters survive it).
+    pub fn build_with(
+        mut supergraph: Supergraph,
+        config: RouterConfig,
+        metrics: Arc<telemetry::Metrics>,
+    ) -> Result<Self, BuildError> {
         for graph in &mut supergraph.graphs {
             if let Some(url) = config.subgraph_urls.get(&graph.name) {
                 graph.url.clone_from(url);
             }
         }
-        Self {
-            executor: Executor::new(&supergraph, &config),
+        let failed = |e: &dyn std::fmt::Display| BuildError(e.to_string());
+        let trusted = Arc::new(trusted::TrustedDocuments::load(&config.persisted_documents).map_err(|e| failed(&e))?);
+        let partners = Arc::new(trusted::Partners::load(&config.partners, Some(trusted.clone())).map_err(|e| failed(&e))?);
+        let authenticator = match &config.authentication {
+            Some(settings) => Some(auth::Authenticator::new(settings).map_err(|e| failed(&e))?),
+            None => None,
+        };
+        let limiter = if config.rate_limit.enabled {
+            Some(ratelimit::RateLimiter::new(&config.rate_limit, config.redis_url.as_deref()).map_err(|e| failed(&e))?)
+        } else {
+            None
+        };
+        let mut watchers = Vec::new();
+        if tokio::runtime::Handle::try_current().is_ok() {
+            let interval = config.persisted_documents.reload_interval;
+            if trusted.is_enabled() {
+                watchers.push(trusted.spawn_watcher(interval));
+            }
+            if config.partners.keys_file.is_some() {
+                watchers.push(partners.spawn_watcher(interval));
+            }
+        }
+        Ok(Self {
+            executor: Executor::new(&supergraph, &config, metrics.clone()),
+            policies: policy::Policies::from_supergraph(&supergraph),
             supergraph: Arc::new(supergraph),
             apq: apq::Apq::new(config.apq.enabled, config.apq.capacity),
             config,
             documents: Mutex::new(HashMap::new()),
-        }
+            trusted,
+            partners,
+            authenticator,
+            limiter,
+            metrics,
+            watchers,
+        })
+    }
+
+    pub fn metrics(&self) -> &Arc<telemetry::Metrics> {
+        &self.metrics
+    }
+
+    pub fn trusted(&self) -> &trusted::TrustedDocuments {
+        &self.trusted
+    }
+
+    pub fn partners(&self) -> &trusted::Partners {
+        &self.partners
+    }
+
+    pub fn authenticator(&self) -> Option<&auth::Authenticator> {
+        self.authenticator.as_ref()
+    }
+
+    pub fn limiter(&self) -> Option<&ratelimit::RateLimiter> {
+        self.limiter.as_ref()
     }
 
     pub fn supergraph(&self) -> &Supergraph {
@@ -164,10 +253,25 @@ impl Router {
         if !self.config.introspection && limits::introspects(&prepared.document, &operation.selection_set) {
             return Err(RequestError::IntrospectionDisabled);
         }
-        let planned = self.planned(&request, &prepared, operation, &variables)?;
-        let mut errors: Vec<Value> = Vec::new();
+        // `@authenticated` / `@requiresScopes`: fields the caller may not read are planned out,
+        // and come back null (shaped by the original operation) next to one error each.
+        let applied =
+            self.policies.apply(&sg.api, &prepared.document, request.operation_name.as_deref(), forwarded.claims.as_deref());
+        let mut errors: Vec<Value> = applied.errors;
+        let planned = match &applied.document {
+            Some(filtered) => {
+                let filtered_operation = filtered
+                    .operations
+                    .get(request.operation_name.as_deref())
+                    .map_err(|_| RequestError::Validation("the operation cannot be authorized".into()))?;
+                self.planned(&request, &prepared, filtered, &applied.signature, filtered_operation, &variables)?
+            }
+            None => self.planned(&request, &prepared, &prepared.document, "", operation, &variables)?,
+        };
+        let original = (applied.document.is_some() || applied.refused)
+            .then(|| operation::normalize(&prepared.document, operation, &variables));
         let mut data = Value::Object(Map::new());
-        if let Some(plan) = &planned.plan {
+        if let Some(plan) = planned.plan.as_ref().filter(|_| !applied.refused) {
             let (merged, subgraph_errors) = self.executor.run(sg, plan, &variables, forwarded).await;
             data = merged;
             errors.extend(subgraph_errors);
@@ -176,7 +280,8 @@ impl Router {
         if let (Some(Value::Object(fields)), Value::Object(object)) = (introspection, &mut data) {
             object.extend(fields);
         }
-        let projected = response::project(sg, &planned.operation.root_type, &planned.operation.selections, data);
+        let shape = original.as_ref().unwrap_or(&planned.operation);
+        let projected = response::project(sg, &shape.root_type, &shape.selections, data);
         let mut body = Map::new();
         if !errors.is_empty() {
             body.insert("errors".into(), Value::Array(errors));
@@ -189,10 +294,14 @@ impl Router {
         Ok(Value::Object(body))
     }
 
+    /// The plan of `operation` in `document` (the prepared one, or its copy without the fields
+    /// policies removed — `removed` names those and is part of the cache key).
     fn planned(
         &self,
         request: &GraphqlRequest,
         prepared: &Prepared,
+        document: &Valid<ExecutableDocument>,
+        removed: &str,
         operation: &apollo_compiler::executable::Operation,
         variables: &Map<String, Value>,
     ) -> Result<Arc<Planned>, RequestError> {
@@ -213,15 +322,17 @@ impl Router {
             .collect();
         let active: Vec<&str> = labels.iter().map(String::as_str).collect();
         let key = format!(
-            "{}\u{0}{}\u{0}{}",
+            "{}\u{0}{}\u{0}{}\u{0}{removed}",
             request.operation_name.as_deref().unwrap_or(""),
             booleans.join(","),
             active.join(",")
         );
         if let Some(found) = prepared.plans.lock().unwrap_or_else(|p| p.into_inner()).get(&key) {
+            self.metrics.cache("plan", true);
             return Ok(found.clone());
         }
-        let normalized = operation::normalize(&prepared.document, operation, variables);
+        self.metrics.cache("plan", false);
+        let normalized = operation::normalize(document, operation, variables);
         let plan = if normalized.is_introspection_only {
             None
         } else {
@@ -290,7 +401,8 @@ pub async fn serve(
     listener: tokio::net::TcpListener,
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    axum::serve(listener, http::routes(router)).with_graceful_shutdown(shutdown).await
+    let app = http::routes(router).into_make_service_with_connect_info::<std::net::SocketAddr>();
+    axum::serve(listener, app).with_graceful_shutdown(shutdown).await
 }
 
 /// The plan as JSON, for the debugging header.

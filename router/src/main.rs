@@ -81,11 +81,11 @@ impl Cli {
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
-    tracing_subscriber::fmt()
-        .with_env_filter(tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()))
-        .init();
+    let _telemetry = router::telemetry::init("router");
     let cli = Arc::new(Cli::parse());
-    let router = build(&cli).await?;
+    // One set of metrics for the process: counters survive reloads.
+    let metrics = Arc::new(router::telemetry::Metrics::new());
+    let router = build(&cli, metrics.clone()).await?;
     let listen = router.config().listen;
     // The files a reload watches: the config and the supergraph it names.
     let files: Vec<std::path::PathBuf> =
@@ -98,9 +98,9 @@ async fn main() -> anyhow::Result<()> {
     let reloader = {
         let cli = cli.clone();
         tokio::spawn(router::reload::watch(live.clone(), watched, interval, triggered, move || {
-            let cli = cli.clone();
+            let (cli, metrics) = (cli.clone(), metrics.clone());
             async move {
-                let router = build(&cli).await?;
+                let router = build(&cli, metrics).await?;
                 if router.config().listen != listen {
                     tracing::warn!(listen = %router.config().listen, "a new listen address needs a restart; still on {listen}");
                 }
@@ -110,14 +110,15 @@ async fn main() -> anyhow::Result<()> {
     };
     let listener = tokio::net::TcpListener::bind(listen).await.with_context(|| format!("binding {listen}"))?;
     tracing::info!(addr = %listen, hot_reload = cli.hot_reload, "router listening on /graphql");
-    axum::serve(listener, live.app()).with_graceful_shutdown(shutdown_signal()).await?;
+    let app = live.app().into_make_service_with_connect_info::<std::net::SocketAddr>();
+    axum::serve(listener, app).with_graceful_shutdown(shutdown_signal()).await?;
     reloader.abort();
     Ok(())
 }
 
 /// Reads the config, loads (or composes) the supergraph and builds a router; the same path at
 /// start and on every reload.
-async fn build(cli: &Cli) -> anyhow::Result<router::Router> {
+async fn build(cli: &Cli, metrics: Arc<router::telemetry::Metrics>) -> anyhow::Result<router::Router> {
     let config = cli.config()?;
     let sdl = match (&config.supergraph, &cli.compose) {
         (_, Some(source)) => compose_from(source).await?,
@@ -136,7 +137,7 @@ async fn build(cli: &Cli) -> anyhow::Result<router::Router> {
         anyhow::bail!("the config names subgraphs the supergraph does not have: {unknown:?} (it has {known:?})");
     }
     let redis_url = config.redis_url.clone();
-    let router = router::Router::new(supergraph, config);
+    let router = router::Router::build_with(supergraph, config, metrics)?;
     if let Some(url) = redis_url {
         router.share_through_redis(&url).await.context("connecting to Redis (REDIS_URL)")?;
         tracing::info!("persisted queries and cached responses shared through Redis");

@@ -151,6 +151,7 @@ pub struct Lane {
     inflight: Mutex<HashMap<Vec<u8>, (u64, SharedFetch)>>,
     tokens: std::sync::atomic::AtomicU64,
     cache: Option<Arc<ResponseCache>>,
+    metrics: Option<Arc<crate::telemetry::Metrics>>,
 }
 
 /// Takes a shared request out of the lane's map when its waiter is done.
@@ -205,7 +206,18 @@ impl Lane {
             inflight: Mutex::new(HashMap::new()),
             tokens: Default::default(),
             cache: cache.filter(|_| settings.cache_ttl.is_some()),
+            metrics: None,
         }
+    }
+
+    /// Records cache hits and misses into `metrics`.
+    pub fn with_metrics(mut self, metrics: Arc<crate::telemetry::Metrics>) -> Self {
+        self.metrics = Some(metrics);
+        self
+    }
+
+    pub fn name(&self) -> &str {
+        &self.name
     }
 
     pub fn breaker(&self) -> &Breaker {
@@ -223,7 +235,11 @@ impl Lane {
         let cache_key = match (&self.cache, query) {
             (Some(cache), true) => {
                 let key = cache.key(&self.name, &body, headers);
-                if let Some(hit) = cache.get(&key).await {
+                let hit = cache.get(&key).await;
+                if let Some(metrics) = &self.metrics {
+                    metrics.cache("response", hit.is_some());
+                }
+                if let Some(hit) = hit {
                     return Ok(hit);
                 }
                 Some(key)
@@ -316,6 +332,10 @@ impl Lane {
         for (name, value) in headers {
             request = request.header(name, value);
         }
+        // The fetch's span (the caller instruments it) as the subgraph's parent: W3C traceparent.
+        let mut trace = reqwest::header::HeaderMap::new();
+        crate::telemetry::inject(&mut trace);
+        request = request.headers(trace);
         let response = match request.send().await {
             Ok(response) => response,
             Err(e) => {

@@ -194,11 +194,29 @@ mod http {
     async fn get_serves_queries_only_and_bad_requests_are_refused() {
         let url = serve().await;
         let client = reqwest::Client::new();
-        let get = client.get(&url).query(&[("query", "{ products { id } }")]).send().await.expect("sent");
+        // CSRF prevention (on by default): a GET a browser could send cross-site is refused...
+        let plain = client.get(&url).query(&[("query", "{ products { id } }")]).send().await.expect("sent");
+        assert_eq!(plain.status(), 400);
+        let body: Value = plain.json().await.expect("json");
+        assert_eq!(body["errors"][0]["extensions"]["code"], "CSRF_PREVENTED");
+        // ...one with a header only scripts that passed a preflight can set is served.
+        let preflighted = |query: &str| {
+            client.get(&url).header("apollo-require-preflight", "true").query(&[("query", query.to_owned())])
+        };
+        let get = preflighted("{ products { id } }").send().await.expect("sent");
         assert_eq!(get.status(), 200);
-        let mutation = client.get(&url).query(&[("query", "mutation { x }")]).send().await.expect("sent");
+        let mutation = preflighted("mutation { x }").send().await.expect("sent");
         assert_eq!(mutation.status(), 405);
         let text = client.post(&url).header("content-type", "text/plain").body("{}").send().await.expect("sent");
+        assert_eq!(text.status(), 400, "a simple (form-like) POST is a CSRF risk");
+        let text = client
+            .post(&url)
+            .header("content-type", "text/plain")
+            .header("apollo-require-preflight", "true")
+            .body("{}")
+            .send()
+            .await
+            .expect("sent");
         assert_eq!(text.status(), 415);
         let no_query = client.post(&url).json(&json!({ "variables": {} })).send().await.expect("sent");
         assert_eq!(no_query.status(), 400);
@@ -232,7 +250,13 @@ mod http {
         let body: Value = client.post(&url).json(&by_hash).send().await.expect("sent").json().await.expect("json");
         assert_eq!(body["data"]["products"][0]["id"], "p1", "{body}");
         // GET with the hash alone: cacheable by a CDN.
-        let get = client.get(&url).query(&[("extensions", extensions.to_string())]).send().await.expect("sent");
+        let get = client
+            .get(&url)
+            .header("x-apollo-operation-name", "Products")
+            .query(&[("extensions", extensions.to_string())])
+            .send()
+            .await
+            .expect("sent");
         assert_eq!(get.status(), 200);
         let body: Value = get.json().await.expect("json");
         assert_eq!(body["data"]["products"][1]["id"], "p2", "{body}");
