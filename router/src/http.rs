@@ -157,7 +157,12 @@ struct Caller {
 
 /// The edge's checks, in order: CSRF, the partner's API key, the token, the rate limit or the
 /// partner's quota. A refusal is answered before anything is parsed.
-async fn admit(router: &Router, headers: &HeaderMap, peer: Option<std::net::IpAddr>, graphql_response: bool) -> Result<Caller, Response> {
+async fn admit(
+    router: &Router,
+    headers: &HeaderMap,
+    peer: Option<std::net::IpAddr>,
+    graphql_response: bool,
+) -> Result<Caller, Response> {
     use crate::ratelimit::{ClientKey, Decision, Rule};
     let refuse = |status: StatusCode, code: &'static str, body: &Value| {
         router.metrics().refused(code);
@@ -189,7 +194,10 @@ async fn admit(router: &Router, headers: &HeaderMap, peer: Option<std::net::IpAd
     let bucket = key.bucket();
     if let Some(limiter) = router.limiter() {
         // A partner's quota replaces the per-client rule.
-        let quota = partner.as_ref().and_then(|p| p.quota).and_then(|q| Rule::new(u32::try_from(q.requests).unwrap_or(u32::MAX), q.per).ok());
+        let quota = partner
+            .as_ref()
+            .and_then(|p| p.quota)
+            .and_then(|q| Rule::new(u32::try_from(q.requests).unwrap_or(u32::MAX), q.per).ok());
         let rule = quota.unwrap_or(router.config().rate_limit.per_client);
         if let Decision::Limited { retry_after } = limiter.check(&bucket, &rule).await {
             router.metrics().refused(crate::ratelimit::CODE);
@@ -328,7 +336,9 @@ async fn resolve_query(
         (None, Some(hash)) if trusted.is_enabled() || restricted => {
             match trusted.admit(partner, Source::DocumentId(hash)) {
                 Ok(admitted) => Ok(admitted.query.to_string()),
-                Err(TrustedError::DocumentNotFound) if !restricted => Ok(router.apq().resolve(None, extensions).await?),
+                Err(TrustedError::DocumentNotFound) if !restricted => {
+                    Ok(router.apq().resolve(None, extensions).await?)
+                }
                 Err(error) => Err(error.into()),
             }
         }

@@ -6,8 +6,8 @@
 
 pub mod api_schema;
 pub mod apq;
-pub mod cache;
 pub mod auth;
+pub mod cache;
 pub mod compose;
 pub mod config;
 pub mod csrf;
@@ -18,10 +18,10 @@ pub mod http;
 pub mod limits;
 pub mod operation;
 pub mod plan;
+pub mod policy;
 pub mod ratelimit;
 pub mod refusal;
 pub mod reload;
-pub mod policy;
 pub mod response;
 pub mod supergraph;
 pub mod telemetry;
@@ -130,7 +130,8 @@ impl Router {
         }
         let failed = |e: &dyn std::fmt::Display| BuildError(e.to_string());
         let trusted = Arc::new(trusted::TrustedDocuments::load(&config.persisted_documents).map_err(|e| failed(&e))?);
-        let partners = Arc::new(trusted::Partners::load(&config.partners, Some(trusted.clone())).map_err(|e| failed(&e))?);
+        let partners =
+            Arc::new(trusted::Partners::load(&config.partners, Some(trusted.clone())).map_err(|e| failed(&e))?);
         let authenticator = match &config.authentication {
             Some(settings) => Some(auth::Authenticator::new(settings).map_err(|e| failed(&e))?),
             None => None,
@@ -255,8 +256,12 @@ impl Router {
         }
         // `@authenticated` / `@requiresScopes`: fields the caller may not read are planned out,
         // and come back null (shaped by the original operation) next to one error each.
-        let applied =
-            self.policies.apply(&sg.api, &prepared.document, request.operation_name.as_deref(), forwarded.claims.as_deref());
+        let applied = self.policies.apply(
+            &sg.api,
+            &prepared.document,
+            request.operation_name.as_deref(),
+            forwarded.claims.as_deref(),
+        );
         let mut errors: Vec<Value> = applied.errors;
         let planned = match &applied.document {
             Some(filtered) => {
@@ -279,6 +284,16 @@ impl Router {
         let introspection = self.introspect(&prepared.document, operation, &variables);
         if let (Some(Value::Object(fields)), Value::Object(object)) = (introspection, &mut data) {
             object.extend(fields);
+        }
+        if original.is_some() {
+            // Whatever a subgraph sent at a removed field is dropped: it comes back null.
+            for error in &errors {
+                if error["extensions"]["code"] == policy::UNAUTHORIZED
+                    && let Some(path) = error["path"].as_array()
+                {
+                    null_at(&mut data, path);
+                }
+            }
         }
         let shape = original.as_ref().unwrap_or(&planned.operation);
         let projected = response::project(sg, &shape.root_type, &shape.selections, data);
@@ -403,6 +418,28 @@ pub async fn serve(
 ) -> std::io::Result<()> {
     let app = http::routes(router).into_make_service_with_connect_info::<std::net::SocketAddr>();
     axum::serve(listener, app).with_graceful_shutdown(shutdown).await
+}
+
+/// Sets the field at `path` (response keys; lists along the way are walked element by element)
+/// to null wherever it is present.
+fn null_at(value: &mut Value, path: &[Value]) {
+    match value {
+        Value::Array(items) => items.iter_mut().for_each(|item| null_at(item, path)),
+        Value::Object(object) => match path {
+            [Value::String(last)] => {
+                if let Some(slot) = object.get_mut(last.as_str()) {
+                    *slot = Value::Null;
+                }
+            }
+            [Value::String(key), rest @ ..] => {
+                if let Some(next) = object.get_mut(key.as_str()) {
+                    null_at(next, rest);
+                }
+            }
+            _ => {}
+        },
+        _ => {}
+    }
 }
 
 /// The plan as JSON, for the debugging header.
