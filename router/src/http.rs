@@ -198,8 +198,11 @@ async fn admit(
             .as_ref()
             .and_then(|p| p.quota)
             .and_then(|q| Rule::new(u32::try_from(q.requests).unwrap_or(u32::MAX), q.per).ok());
-        let rule = quota.unwrap_or(router.config().rate_limit.per_client);
-        if let Decision::Limited { retry_after } = limiter.check(&bucket, &rule).await {
+        let per_client = &router.config().rate_limit;
+        let rule = quota.or_else(|| per_client.enabled.then_some(per_client.per_client));
+        if let Some(rule) = rule
+            && let Decision::Limited { retry_after } = limiter.check(&bucket, &rule).await
+        {
             router.metrics().refused(crate::ratelimit::CODE);
             return Err(crate::ratelimit::limited_response(retry_after, graphql_response));
         }

@@ -136,7 +136,9 @@ impl Router {
             Some(settings) => Some(auth::Authenticator::new(settings).map_err(|e| failed(&e))?),
             None => None,
         };
-        let limiter = if config.rate_limit.enabled {
+        // Partners' quotas are buckets too: the limiter exists when either is configured.
+        let partners_configured = !config.partners.clients.is_empty() || config.partners.keys_file.is_some();
+        let limiter = if config.rate_limit.enabled || partners_configured {
             Some(ratelimit::RateLimiter::new(&config.rate_limit, config.redis_url.as_deref()).map_err(|e| failed(&e))?)
         } else {
             None

@@ -111,12 +111,20 @@ async fn stack(tune: impl FnOnce(&mut RouterConfig)) -> Stack {
     std::fs::write(&manifest, manifest_json.to_string()).expect("write");
     let mut config = RouterConfig::default();
     config.persisted_documents.manifests = vec![manifest];
-    config.partners.clients = vec![router::trusted::PartnerClient {
-        name: "acme".into(),
-        key_sha256: router::apq::hash(PARTNER_KEY),
-        operations: Some(vec![format!("sha256:{}", router::apq::hash(LISTED))]),
-        quota: None,
-    }];
+    config.partners.clients = vec![
+        router::trusted::PartnerClient {
+            name: "acme".into(),
+            key_sha256: router::apq::hash(PARTNER_KEY),
+            operations: Some(vec![format!("sha256:{}", router::apq::hash(LISTED))]),
+            quota: None,
+        },
+        router::trusted::PartnerClient {
+            name: "beta".into(),
+            key_sha256: router::apq::hash("beta-key"),
+            operations: None,
+            quota: Some(router::trusted::Quota { requests: 1, per: std::time::Duration::from_secs(3600) }),
+        },
+    ];
     config.authentication = Some(router::auth::AuthSettings::new(vec![router::auth::JwksSettings {
         url: format!("{base}/jwks.json"),
         issuer: ISSUER.into(),
@@ -274,6 +282,17 @@ async fn a_partner_key_runs_its_listed_operations_only() {
     assert_eq!((status, code(&body)), (401, "INVALID_API_KEY"));
     assert!(!body.to_string().contains("guessed"));
     assert_eq!(stack.hits(), 1, "only the listed operation reached the subgraph");
+}
+
+#[tokio::test]
+async fn a_partner_over_its_quota_gets_429_while_others_are_served() {
+    let stack = stack(|_| {}).await;
+    let beta = [("x-api-key", "beta-key")];
+    assert_eq!(stack.post(json!({ "query": "{ public { id } }" }), &beta).await.0, 200);
+    let (status, body) = stack.post(json!({ "query": "{ public { id } }" }), &beta).await;
+    assert_eq!((status, code(&body)), (429, "RATE_LIMITED"));
+    assert_eq!(stack.post(json!({ "query": "{ public { id } }" }), &[]).await.0, 200, "no per-client limit is set");
+    assert_eq!(stack.hits(), 2);
 }
 
 #[tokio::test]
