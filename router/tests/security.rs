@@ -315,6 +315,11 @@ async fn cross_site_requests_and_oversized_headers_are_refused() {
     let (status, body) = stack.post(json!({ "query": "{ public { id } }" }), &[("x-padding", &huge)]).await;
     assert_eq!((status, code(&body)), (431, "HEADERS_TOO_LARGE"));
     assert_eq!(stack.hits(), 0);
+    // Operators see the refusals in Prometheus.
+    let metrics = stack.client.get(stack.url.replace("/graphql", "/metrics")).send().await.expect("sent");
+    let text = metrics.text().await.expect("text");
+    assert!(text.contains(r#"router_refusals_total{code="CSRF_PREVENTED"} 2"#), "{text}");
+    assert!(text.contains(r#"router_requests_total{operation="__anonymous",outcome="request_error"} 2"#), "{text}");
 }
 
 fn limited(config: &mut RouterConfig, capacity: u32) {
