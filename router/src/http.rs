@@ -361,17 +361,37 @@ async fn graphql_post(
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
-    observed(&router, "POST /graphql", &headers, async {
-        let Ok(graphql_response) = wants_graphql_response(&headers) else {
+    let (router, headers) = (&router, &headers);
+    guarded(router, "POST /graphql", headers, &extensions, |caller, graphql_response| async move {
+        post(router, headers, &caller, body, graphql_response).await
+    })
+    .await
+}
+
+/// The common path of GET and POST: the span, the media type the client accepts, the edge's
+/// checks ([`admit`]), then `handle`, then metrics and the access log.
+async fn guarded<F, Fut>(
+    router: &Router,
+    method: &'static str,
+    headers: &HeaderMap,
+    extensions: &axum::http::Extensions,
+    handle: F,
+) -> Response
+where
+    F: FnOnce(Caller, bool) -> Fut,
+    Fut: std::future::Future<Output = Handled>,
+{
+    observed(router, method, headers, async {
+        let Ok(graphql_response) = wants_graphql_response(headers) else {
             let message = "accept application/graphql-response+json or application/json";
             return (Handled::refused(request_error(StatusCode::NOT_ACCEPTABLE, false, message)), String::new());
         };
-        let caller = match admit(&router, &headers, peer(&extensions), graphql_response).await {
+        let caller = match admit(router, headers, peer(extensions), graphql_response).await {
             Ok(caller) => caller,
             Err(response) => return (Handled::refused(response), String::new()),
         };
-        let handled = post(&router, &headers, &caller, body, graphql_response).await;
-        (handled, caller.bucket)
+        let bucket = caller.bucket.clone();
+        (handle(caller, graphql_response).await, bucket)
     })
     .await
 }
@@ -441,17 +461,9 @@ async fn graphql_get(
     headers: HeaderMap,
     Query(params): Query<Vec<(String, String)>>,
 ) -> Response {
-    observed(&router, "GET /graphql", &headers, async {
-        let Ok(graphql_response) = wants_graphql_response(&headers) else {
-            let message = "accept application/graphql-response+json or application/json";
-            return (Handled::refused(request_error(StatusCode::NOT_ACCEPTABLE, false, message)), String::new());
-        };
-        let caller = match admit(&router, &headers, peer(&extensions), graphql_response).await {
-            Ok(caller) => caller,
-            Err(response) => return (Handled::refused(response), String::new()),
-        };
-        let handled = get_request(&router, &headers, &caller, &params, graphql_response).await;
-        (handled, caller.bucket)
+    let (router, headers, params) = (&router, &headers, &params);
+    guarded(router, "GET /graphql", headers, &extensions, |caller, graphql_response| async move {
+        get_request(router, headers, &caller, params, graphql_response).await
     })
     .await
 }
