@@ -337,7 +337,15 @@ async fn dev(data_dir: &str, host: &str) -> anyhow::Result<()> {
     router_config.subgraph_urls.insert("review".into(), format!("http://{review_addr}/graphql"));
     // Our subgraphs speak cleartext HTTP/2: one multiplexed connection each.
     router_config.subgraph_defaults.protocol = router::config::Protocol::Http2;
-    let router = Arc::new(router::Router::new(supergraph, router_config));
+    // Tokens are checked at the edge too, against identity's JWKS (a bad one never reaches a subgraph).
+    let jwt = &identity_config.common.jwt;
+    router_config.authentication = Some(router::auth::AuthSettings::new(vec![router::auth::JwksSettings {
+        url: format!("http://{identity_addr}/.well-known/jwks.json"),
+        issuer: jwt.issuer.clone(),
+        audiences: vec![jwt.audience.clone()],
+        algorithms: vec![jsonwebtoken::Algorithm::EdDSA],
+    }]));
+    let router = Arc::new(router::Router::build(supergraph, router_config)?);
     let router_addr: std::net::SocketAddr = format!("{host}:4000").parse().context("router address")?;
     let router_listener =
         tokio::net::TcpListener::bind(router_addr).await.with_context(|| format!("binding {router_addr}"))?;
