@@ -383,11 +383,12 @@ const HOP_BY_HOP: &[&str] = &[
     "host",
 ];
 
-fn parse_bool(name: &str, value: &str) -> Result<bool, ConfigError> {
+/// A switch from the environment: `1`/`true`/`yes`/`on` or `0`/`false`/`no`/`off`.
+pub(crate) fn parse_bool(name: &str, value: &str) -> Result<bool, ConfigError> {
     match value.trim().to_ascii_lowercase().as_str() {
         "1" | "true" | "yes" | "on" => Ok(true),
         "0" | "false" | "no" | "off" => Ok(false),
-        _ => Err(ConfigError(format!("{name}: `{value}` is not true or false"))),
+        _ => Err(ConfigError(format!("{name}: `{value}` is not true or false (on or off)"))),
     }
 }
 

@@ -94,11 +94,7 @@ impl Csrf {
     pub fn apply_env(&mut self, env: &dyn Fn(&str) -> Option<String>) -> Result<(), ConfigError> {
         let var = |name: &str| env(name).filter(|v| !v.trim().is_empty());
         if let Some(v) = var("ROUTER_CSRF") {
-            self.enabled = match v.trim().to_ascii_lowercase().as_str() {
-                "1" | "true" | "yes" | "on" => true,
-                "0" | "false" | "no" | "off" => false,
-                _ => return Err(ConfigError(format!("ROUTER_CSRF: `{v}` is not on or off"))),
-            };
+            self.enabled = crate::config::parse_bool("ROUTER_CSRF", &v)?;
         }
         if let Some(v) = var("ROUTER_CSRF_REQUIRED_HEADERS") {
             let names: Vec<String> = v.split(',').map(str::to_owned).collect();

@@ -170,7 +170,7 @@ impl RateLimitSettings {
     pub fn apply_env(&mut self, env: &dyn Fn(&str) -> Option<String>) -> Result<(), ConfigError> {
         let var = |name: &str| env(name).filter(|v| !v.trim().is_empty());
         if let Some(v) = var("ROUTER_RATE_LIMIT") {
-            self.enabled = parse_switch("ROUTER_RATE_LIMIT", &v)?;
+            self.enabled = crate::config::parse_bool("ROUTER_RATE_LIMIT", &v)?;
         }
         let mut capacity = self.per_client.capacity;
         if let Some(v) = var("ROUTER_RATE_LIMIT_CAPACITY") {
@@ -202,14 +202,6 @@ impl RateLimitSettings {
             };
         }
         Ok(())
-    }
-}
-
-fn parse_switch(name: &str, value: &str) -> Result<bool, ConfigError> {
-    match value.trim().to_ascii_lowercase().as_str() {
-        "1" | "true" | "yes" | "on" => Ok(true),
-        "0" | "false" | "no" | "off" => Ok(false),
-        _ => Err(ConfigError(format!("{name}: `{value}` is not on or off"))),
     }
 }
 

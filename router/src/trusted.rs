@@ -125,17 +125,9 @@ impl TrustedSettings {
             self.manifests = v.split(',').map(str::trim).filter(|p| !p.is_empty()).map(PathBuf::from).collect();
         }
         if let Some(v) = var("ROUTER_SAFELIST") {
-            self.safelist = env_bool("ROUTER_SAFELIST", &v)?;
+            self.safelist = crate::config::parse_bool("ROUTER_SAFELIST", &v)?;
         }
         Ok(())
-    }
-}
-
-fn env_bool(name: &str, value: &str) -> Result<bool, ConfigError> {
-    match value.trim().to_ascii_lowercase().as_str() {
-        "1" | "true" | "yes" | "on" => Ok(true),
-        "0" | "false" | "no" | "off" => Ok(false),
-        _ => Err(ConfigError(format!("{name}: `{value}` is not true or false"))),
     }
 }
 

@@ -48,7 +48,7 @@ impl PartnerSettings {
             self.keys_file = Some(PathBuf::from(v.trim()));
         }
         if let Some(v) = var("ROUTER_REQUIRE_API_KEY") {
-            self.require_key = super::env_bool("ROUTER_REQUIRE_API_KEY", &v)?;
+            self.require_key = crate::config::parse_bool("ROUTER_REQUIRE_API_KEY", &v)?;
         }
         Ok(())
     }
