@@ -12,6 +12,8 @@ use uuid::Uuid;
 
 pub mod booking;
 pub mod identity;
+pub mod messaging;
+pub mod notification;
 pub mod payment;
 pub mod review;
 pub mod tutoring;

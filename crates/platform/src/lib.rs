@@ -13,6 +13,7 @@ pub mod db;
 pub mod graphql;
 pub mod http;
 pub mod inbox;
+pub mod live;
 pub mod outbox;
 pub mod service;
 pub mod shutdown;
