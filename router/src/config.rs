@@ -19,6 +19,7 @@
 //! apq: { enabled: true, capacity: 10000 }
 //! cors: { allow_origins: ["https://app.example.com"], allow_credentials: true, max_age: 10m }
 //! limits: { body_bytes: 2097152, max_depth: 32, max_aliases: 128, max_root_fields: 64, max_tokens: 50000, max_cost: 0, list_size: 10 }
+//! subscriptions: { max_connections: 20000, max_per_connection: 100, init_timeout: 10s, dedup: true }
 //! ```
 
 use std::collections::HashMap;
@@ -115,6 +116,8 @@ pub struct RouterConfig {
     pub authentication: Option<crate::auth::AuthSettings>,
     /// Per-client token buckets (off by default).
     pub rate_limit: crate::ratelimit::RateLimitSettings,
+    /// Subscriptions over WebSocket and SSE: limits, upstream sharing, reconnection.
+    pub subscriptions: crate::subscription::SubscriptionSettings,
 }
 
 impl Default for RouterConfig {
@@ -142,6 +145,7 @@ impl Default for RouterConfig {
             partners: crate::trusted::PartnerSettings::default(),
             authentication: None,
             rate_limit: crate::ratelimit::RateLimitSettings::default(),
+            subscriptions: crate::subscription::SubscriptionSettings::default(),
         }
     }
 }
@@ -513,6 +517,8 @@ struct File {
     authentication: Option<crate::auth::AuthSettings>,
     #[serde(default)]
     rate_limit: crate::ratelimit::RateLimitSettings,
+    #[serde(default)]
+    subscriptions: crate::subscription::SubscriptionSettings,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -664,6 +670,8 @@ impl File {
         config.partners = self.partners;
         config.authentication = self.authentication;
         config.rate_limit = self.rate_limit;
+        self.subscriptions.check().map_err(ConfigError)?;
+        config.subscriptions = self.subscriptions;
         if let Some(capacity) = self.response_cache.capacity {
             if capacity == 0 {
                 return Err(ConfigError("response_cache.capacity must be positive".into()));

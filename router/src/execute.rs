@@ -169,7 +169,8 @@ impl Executor {
         })
     }
 
-    fn subgraph_variables(node: &FetchNode, variables: &Map<String, Value>) -> Map<String, Value> {
+    /// The client's variables a subgraph operation uses.
+    pub fn subgraph_variables(node: &FetchNode, variables: &Map<String, Value>) -> Map<String, Value> {
         node.variables.iter().filter_map(|n| variables.get(n.as_str()).map(|v| (n.to_string(), v.clone()))).collect()
     }
 
@@ -216,19 +217,42 @@ impl Executor {
         let result = self.call(node, Self::subgraph_variables(node, variables), forwarded).await;
         let mut state = state.lock().unwrap_or_else(|p| p.into_inner());
         match result {
-            Ok(mut body) => {
-                if let Some(Value::Array(errors)) = body.get_mut("errors").map(Value::take) {
-                    state.errors.extend(errors.into_iter().map(|e| self.client_error(e, &sg.graphs[node.graph].name)));
-                }
-                if let Some(mut data) = body.get_mut("data").map(Value::take).filter(Value::is_object) {
-                    unalias(&mut data, &node.renames);
-                    deep_merge(&mut state.data, data);
-                }
-            }
+            Ok(body) => self.merge_root(sg, node, body, &mut state),
             Err(message) => {
                 state.errors.push(self.request_failed(&sg.graphs[node.graph].name, message, None));
             }
         }
+    }
+
+    /// Merges a root fetch's response (`{data, errors}`) into the response tree.
+    fn merge_root(&self, sg: &Supergraph, node: &FetchNode, mut body: Value, state: &mut State) {
+        if let Some(Value::Array(errors)) = body.get_mut("errors").map(Value::take) {
+            state.errors.extend(errors.into_iter().map(|e| self.client_error(e, &sg.graphs[node.graph].name)));
+        }
+        if let Some(mut data) = body.get_mut("data").map(Value::take).filter(Value::is_object) {
+            unalias(&mut data, &node.renames);
+            deep_merge(&mut state.data, data);
+        }
+    }
+
+    /// Runs what a subscription's plan does after its root: `event` is one result of the root
+    /// (subscription) fetch; the entity fetches below it complete it. Returns the merged data
+    /// and the errors, as [`Executor::run`] does.
+    pub async fn run_after_root(
+        &self,
+        sg: &Supergraph,
+        root: &FetchNode,
+        event: &Value,
+        variables: &Map<String, Value>,
+        forwarded: &Forwarded,
+    ) -> (Value, Vec<Value>) {
+        let mut first = State { data: Value::Object(Map::new()), errors: Vec::new() };
+        self.merge_root(sg, root, event.clone(), &mut first);
+        let state = Arc::new(Mutex::new(first));
+        join_all(root.children.iter().map(|c| self.run_node(sg, c, variables, forwarded, state.clone()))).await;
+        join_all(root.after.iter().map(|c| self.run_node(sg, c, variables, forwarded, state.clone()))).await;
+        let state = state.lock().unwrap_or_else(|p| p.into_inner());
+        (state.data.clone(), state.errors.clone())
     }
 
     async fn entity_fetch(

@@ -99,7 +99,7 @@ fn request_error(status: StatusCode, graphql_response: bool, message: &str) -> R
     reply(status, graphql_response, &json!({ "errors": [{ "message": message }] }))
 }
 
-fn forwarded(router: &Router, headers: &HeaderMap, caller: &Caller) -> Forwarded {
+pub(crate) fn forwarded(router: &Router, headers: &HeaderMap, caller: &Caller) -> Forwarded {
     let mut out = Forwarded { claims: caller.claims.clone(), ..Forwarded::default() };
     for name in &router.config().forward_headers {
         let name_and_value = (reqwest::header::HeaderName::from_bytes(name.as_bytes()), headers.get(name.as_str()));
@@ -147,28 +147,31 @@ impl Handled {
 }
 
 /// Who is calling, as the edge established it before the request is parsed.
-#[derive(Default)]
-struct Caller {
-    partner: Option<Arc<crate::trusted::Client>>,
-    claims: Option<Arc<crate::auth::Claims>>,
+#[derive(Default, Clone)]
+pub(crate) struct Caller {
+    pub(crate) partner: Option<Arc<crate::trusted::Client>>,
+    pub(crate) claims: Option<Arc<crate::auth::Claims>>,
     /// The rate-limit bucket (also the access log's client).
-    bucket: String,
+    pub(crate) bucket: String,
 }
 
 /// The edge's checks, in order: CSRF, the partner's API key, the token, the rate limit or the
-/// partner's quota. A refusal is answered before anything is parsed.
+/// partner's quota. A refusal is answered before anything is parsed. WebSocket upgrades skip
+/// the CSRF check (`csrf: false`): their token travels in `connection_init`, never in ambient
+/// browser credentials.
 async fn admit(
     router: &Router,
     headers: &HeaderMap,
     peer: Option<std::net::IpAddr>,
     graphql_response: bool,
+    csrf: bool,
 ) -> Result<Caller, Response> {
     use crate::ratelimit::{ClientKey, Decision, Rule};
     let refuse = |status: StatusCode, code: &'static str, body: &Value| {
         router.metrics().refused(code);
         reply(status, graphql_response, body)
     };
-    if let Err(refused) = router.config().csrf.check(headers) {
+    if csrf && let Err(refused) = router.config().csrf.check(headers) {
         return Err(refuse(refused.status, refused.code, &refused.body()));
     }
     let partner = router.partners().identify(headers).map_err(|e| {
@@ -238,7 +241,7 @@ async fn observed(
 }
 
 /// Why a request is refused before execution: status, code (if any) and message.
-struct Refusal {
+pub(crate) struct Refusal {
     status: StatusCode,
     code: Option<&'static str>,
     message: String,
@@ -271,7 +274,7 @@ impl From<crate::apq::ApqError> for Refusal {
 }
 
 impl Refusal {
-    fn body(&self) -> Value {
+    pub(crate) fn body(&self) -> Value {
         match self.code {
             Some(code) => json!({ "errors": [{ "message": self.message, "extensions": { "code": code } }] }),
             None => json!({ "errors": [{ "message": self.message }] }),
@@ -283,7 +286,7 @@ impl Refusal {
     }
 }
 
-async fn parse_body(router: &Router, caller: &Caller, value: Value) -> Result<GraphqlRequest, Refusal> {
+pub(crate) async fn parse_body(router: &Router, caller: &Caller, value: Value) -> Result<GraphqlRequest, Refusal> {
     let Value::Object(mut object) = value else { return Err("the body must be a JSON object".into()) };
     let query = match object.remove("query") {
         Some(Value::String(q)) => Some(q),
@@ -361,6 +364,9 @@ async fn graphql_post(
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
+    if accepts_event_stream(&headers) {
+        return event_stream(router, headers, extensions, EventSource::Post(body)).await;
+    }
     let (router, headers) = (&router, &headers);
     guarded(router, "POST /graphql", headers, &extensions, |caller, graphql_response| async move {
         post(router, headers, &caller, body, graphql_response).await
@@ -386,7 +392,7 @@ where
             let message = "accept application/graphql-response+json or application/json";
             return (Handled::refused(request_error(StatusCode::NOT_ACCEPTABLE, false, message)), String::new());
         };
-        let caller = match admit(router, headers, peer(extensions), graphql_response).await {
+        let caller = match admit(router, headers, peer(extensions), graphql_response, true).await {
             Ok(caller) => caller,
             Err(response) => return (Handled::refused(response), String::new()),
         };
@@ -455,17 +461,168 @@ async fn run_batch(
     Handled { response, operation: Some("__batch".into()), outcome: Outcome::Ok }
 }
 
-async fn graphql_get(
-    State(router): State<Arc<Router>>,
-    extensions: axum::http::Extensions,
-    headers: HeaderMap,
-    Query(params): Query<Vec<(String, String)>>,
-) -> Response {
+async fn graphql_get(State(router): State<Arc<Router>>, request: axum::extract::Request) -> Response {
+    let (mut parts, _body) = request.into_parts();
+    if is_websocket_upgrade(&parts.headers) {
+        return websocket(router, &mut parts).await;
+    }
+    let params = match Query::<Vec<(String, String)>>::try_from_uri(&parts.uri) {
+        Ok(Query(params)) => params,
+        Err(rejection) => return request_error(StatusCode::BAD_REQUEST, false, &rejection.body_text()),
+    };
+    let (headers, extensions) = (parts.headers, parts.extensions);
+    if accepts_event_stream(&headers) {
+        return event_stream(router, headers, extensions, EventSource::Get(params)).await;
+    }
     let (router, headers, params) = (&router, &headers, &params);
     guarded(router, "GET /graphql", headers, &extensions, |caller, graphql_response| async move {
         get_request(router, headers, &caller, params, graphql_response).await
     })
     .await
+}
+
+fn is_websocket_upgrade(headers: &HeaderMap) -> bool {
+    headers.get(header::UPGRADE).is_some_and(|v| v.as_bytes().eq_ignore_ascii_case(b"websocket"))
+}
+
+/// Whether the client asks for GraphQL over SSE (`Accept: text/event-stream`).
+fn accepts_event_stream(headers: &HeaderMap) -> bool {
+    headers
+        .get_all(header::ACCEPT)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .any(|t| t.split(';').next().unwrap_or("").trim().eq_ignore_ascii_case("text/event-stream"))
+}
+
+/// A WebSocket upgrade on `/graphql`: `graphql-transport-ws` only; the partner key, a token in
+/// the upgrade's headers and the rate limit are checked before upgrading (a token may also come
+/// in `connection_init`).
+async fn websocket(router: Arc<Router>, parts: &mut axum::http::request::Parts) -> Response {
+    use crate::subscription::upstream::PROTOCOL;
+    use axum::extract::FromRequestParts as _;
+    if !router.subscriptions().settings.enabled {
+        return coded_error(StatusCode::NOT_FOUND, false, "SUBSCRIPTIONS_DISABLED", "subscriptions are disabled");
+    }
+    let offered = parts
+        .headers
+        .get_all(header::SEC_WEBSOCKET_PROTOCOL)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .any(|p| p.trim() == PROTOCOL);
+    if !offered {
+        let message = format!("WebSocket clients must offer the {PROTOCOL} subprotocol");
+        return coded_error(StatusCode::BAD_REQUEST, false, "UNSUPPORTED_SUBPROTOCOL", &message);
+    }
+    let upgrade = match axum::extract::ws::WebSocketUpgrade::from_request_parts(parts, &()).await {
+        Ok(upgrade) => upgrade,
+        Err(rejection) => return rejection.into_response(),
+    };
+    let caller = match admit(&router, &parts.headers, peer(&parts.extensions), false, false).await {
+        Ok(caller) => caller,
+        Err(response) => return response,
+    };
+    let Some(slot) = router.open_connection() else { return too_many_connections(&router) };
+    let connection = crate::subscription::ws::Connection { router, headers: parts.headers.clone(), caller, slot };
+    upgrade.protocols([PROTOCOL]).on_upgrade(move |socket| connection.run(socket))
+}
+
+fn too_many_connections(router: &Router) -> Response {
+    router.metrics().refused("TOO_MANY_CONNECTIONS");
+    let message = "the router holds as many subscription connections as it may; retry later";
+    coded_error(StatusCode::SERVICE_UNAVAILABLE, false, "TOO_MANY_CONNECTIONS", message)
+}
+
+/// Where an SSE request's operation comes from.
+enum EventSource {
+    Post(Bytes),
+    Get(Vec<(String, String)>),
+}
+
+/// GraphQL over SSE ("distinct connections" mode): one operation per request; each result is an
+/// `event: next`, the end an `event: complete`. Refusals before execution are plain JSON errors
+/// with their status.
+async fn event_stream(
+    router: Arc<Router>,
+    headers: HeaderMap,
+    extensions: axum::http::Extensions,
+    source: EventSource,
+) -> Response {
+    use crate::subscription::Subscribed;
+    use axum::response::sse::{Event, KeepAlive, Sse};
+    if !router.subscriptions().settings.enabled {
+        return coded_error(StatusCode::NOT_FOUND, false, "SUBSCRIPTIONS_DISABLED", "subscriptions are disabled");
+    }
+    let caller = match admit(&router, &headers, peer(&extensions), false, true).await {
+        Ok(caller) => caller,
+        Err(response) => return response,
+    };
+    let request = match source {
+        EventSource::Post(body) => {
+            let content_type = headers.get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).unwrap_or("");
+            if content_type.split(';').next().unwrap_or("").trim() != "application/json" {
+                return request_error(
+                    StatusCode::UNSUPPORTED_MEDIA_TYPE,
+                    false,
+                    "send the request as application/json",
+                );
+            }
+            match serde_json::from_slice::<Value>(&body) {
+                Ok(value) => parse_body(&router, &caller, value).await,
+                Err(e) => Err(Refusal::from(format!("the body is not valid JSON: {e}"))),
+            }
+        }
+        EventSource::Get(params) => match parse_get(&router, &caller, &params).await {
+            Ok(request)
+                if is_mutation(&router, &request.query, request.operation_name.as_deref())
+                    && !is_subscription(&request.query, request.operation_name.as_deref()) =>
+            {
+                let mut response =
+                    request_error(StatusCode::METHOD_NOT_ALLOWED, false, "mutations must be sent with POST");
+                response.headers_mut().insert(header::ALLOW, HeaderValue::from_static("POST"));
+                return response;
+            }
+            other => other,
+        },
+    };
+    let request = match request {
+        Ok(request) => request,
+        Err(refusal) => return refusal.respond(false),
+    };
+    let Some(slot) = router.open_connection() else { return too_many_connections(&router) };
+    let keepalive = router.subscriptions().settings.keepalive;
+    let forwarded = forwarded(&router, &headers, &caller);
+    let results = match router.subscribe(request, forwarded).await {
+        Subscribed::Single(response) if response.request_error => {
+            return reply(StatusCode::BAD_REQUEST, false, &response.body);
+        }
+        Subscribed::Single(response) => Results::Once(Some(response.body)),
+        Subscribed::Stream(stream) => Results::Stream(stream),
+    };
+    let events = futures_util::stream::unfold(Some((results, slot)), |state| async move {
+        let (mut results, slot) = state?;
+        let next = match &mut results {
+            Results::Once(body) => body.take(),
+            Results::Stream(stream) => stream.next().await,
+        };
+        let event = match next {
+            Some(body) => (Event::default().event("next").data(body.to_string()), Some((results, slot))),
+            None => (Event::default().event("complete").data(""), None),
+        };
+        Some((Ok::<_, std::convert::Infallible>(event.0), event.1))
+    });
+    Sse::new(events).keep_alive(KeepAlive::new().interval(keepalive)).into_response()
+}
+
+/// The results an SSE response streams.
+enum Results {
+    Once(Option<Value>),
+    Stream(crate::subscription::ResponseStream),
+}
+
+fn is_subscription(query: &str, operation_name: Option<&str>) -> bool {
+    operation_type(query, operation_name) == Some(apollo_compiler::ast::OperationType::Subscription)
 }
 
 async fn get_request(
@@ -475,14 +632,29 @@ async fn get_request(
     params: &[(String, String)],
     graphql_response: bool,
 ) -> Handled {
-    let refused = |message: &str| Handled::refused(request_error(StatusCode::BAD_REQUEST, graphql_response, message));
+    let request = match parse_get(router, caller, params).await {
+        Ok(request) => request,
+        Err(refusal) => return Handled::refused(refusal.respond(graphql_response)),
+    };
+    if is_mutation(router, &request.query, request.operation_name.as_deref()) {
+        let mut response =
+            request_error(StatusCode::METHOD_NOT_ALLOWED, graphql_response, "mutations must be sent with POST");
+        response.headers_mut().insert(header::ALLOW, HeaderValue::from_static("POST"));
+        return Handled::refused(response);
+    }
+    run(router, headers, caller, request, graphql_response).await
+}
+
+/// The operation of a GET request (`query` or `documentId`, `operationName`, `variables`,
+/// `extensions` in the query string).
+async fn parse_get(router: &Router, caller: &Caller, params: &[(String, String)]) -> Result<GraphqlRequest, Refusal> {
     let param = |name: &str| params.iter().find(|(k, _)| k == name).map(|(_, v)| v.clone());
     let variables = match param("variables") {
         None => Map::new(),
         Some(raw) => match serde_json::from_str::<Value>(&raw) {
             Ok(Value::Object(v)) => v,
             Ok(Value::Null) => Map::new(),
-            _ => return refused("`variables` must be a JSON object"),
+            _ => return Err("`variables` must be a JSON object".into()),
         },
     };
     let extensions = match param("extensions") {
@@ -490,27 +662,16 @@ async fn get_request(
         Some(raw) => match serde_json::from_str::<Value>(&raw) {
             Ok(extensions @ Value::Object(_)) => Some(extensions),
             Ok(Value::Null) => None,
-            _ => return refused("`extensions` must be a JSON object"),
+            _ => return Err("`extensions` must be a JSON object".into()),
         },
     };
-    let query = match resolve_query(router, caller, param("query"), param("documentId"), extensions.as_ref()).await {
-        Ok(query) => query,
-        Err(refusal) => return Handled::refused(refusal.respond(graphql_response)),
-    };
-    if is_mutation(router, &query, param("operationName").as_deref()) {
-        let mut response =
-            request_error(StatusCode::METHOD_NOT_ALLOWED, graphql_response, "mutations must be sent with POST");
-        response.headers_mut().insert(header::ALLOW, HeaderValue::from_static("POST"));
-        return Handled::refused(response);
-    }
-    let request = GraphqlRequest { query, operation_name: param("operationName"), variables };
-    run(router, headers, caller, request, graphql_response).await
+    let query = resolve_query(router, caller, param("query"), param("documentId"), extensions.as_ref()).await?;
+    Ok(GraphqlRequest { query, operation_name: param("operationName"), variables })
 }
 
-fn is_mutation(_router: &Router, query: &str, operation_name: Option<&str>) -> bool {
-    use apollo_compiler::ast::{Definition, OperationType};
-    // The syntax alone decides: GET never runs anything but a query, valid or not.
-    let Ok(document) = apollo_compiler::ast::Document::parse(query, "get.graphql") else { return false };
+fn operation_type(query: &str, operation_name: Option<&str>) -> Option<apollo_compiler::ast::OperationType> {
+    use apollo_compiler::ast::Definition;
+    let document = apollo_compiler::ast::Document::parse(query, "request.graphql").ok()?;
     let operations: Vec<_> = document
         .definitions
         .iter()
@@ -524,5 +685,11 @@ fn is_mutation(_router: &Router, query: &str, operation_name: Option<&str>) -> b
         None if operations.len() == 1 => operations.first(),
         None => None,
     };
-    selected.is_some_and(|op| op.operation_type != OperationType::Query)
+    selected.map(|op| op.operation_type)
+}
+
+fn is_mutation(_router: &Router, query: &str, operation_name: Option<&str>) -> bool {
+    use apollo_compiler::ast::OperationType;
+    // The syntax alone decides: GET never runs anything but a query, valid or not.
+    operation_type(query, operation_name).is_some_and(|kind| kind != OperationType::Query)
 }

@@ -23,6 +23,7 @@ pub mod ratelimit;
 pub mod refusal;
 pub mod reload;
 pub mod response;
+pub mod subscription;
 pub mod supergraph;
 pub mod telemetry;
 pub mod traffic;
@@ -69,6 +70,27 @@ struct Planned {
     plan: Option<Plan>,
 }
 
+/// An operation ready to run (see [`Router::prepare`]).
+struct Ready {
+    planned: Arc<Planned>,
+    /// The client's operation, when policies removed fields: the response keeps its shape.
+    original: Option<Operation>,
+    /// One per removed field.
+    errors: Vec<Value>,
+    /// Every field was removed: nothing is fetched.
+    refused: bool,
+    variables: Map<String, Value>,
+    prepared: Arc<Prepared>,
+    kind: apollo_compiler::ast::OperationType,
+}
+
+impl Ready {
+    /// The plan to run, unless there is nothing to fetch.
+    fn plan(&self) -> Option<&Plan> {
+        self.planned.plan.as_ref().filter(|_| !self.refused)
+    }
+}
+
 /// The router: the supergraph, caches, the subgraph lanes and the edge's guards.
 pub struct Router {
     supergraph: Arc<Supergraph>,
@@ -83,6 +105,7 @@ pub struct Router {
     limiter: Option<ratelimit::RateLimiter>,
     metrics: Arc<telemetry::Metrics>,
     /// The manifest and keys-file watchers; they end with the router.
+    subscriptions: subscription::Subscriptions,
     watchers: Vec<tokio::task::JoinHandle<()>>,
 }
 
@@ -153,6 +176,7 @@ impl Router {
                 watchers.push(partners.spawn_watcher(interval));
             }
         }
+        let subscriptions = subscription::Subscriptions::new(config.subscriptions.clone(), metrics.clone());
         Ok(Self {
             executor: Executor::new(&supergraph, &config, metrics.clone()),
             policies: policy::Policies::from_supergraph(&supergraph),
@@ -164,6 +188,7 @@ impl Router {
             partners,
             authenticator,
             limiter,
+            subscriptions,
             metrics,
             watchers,
         })
@@ -248,6 +273,26 @@ impl Router {
         forwarded: &Forwarded,
         want_plan: bool,
     ) -> Result<Value, RequestError> {
+        let ready = self.prepare(&request, forwarded)?;
+        let mut data = Value::Object(Map::new());
+        let mut errors = Vec::new();
+        if let Some(plan) = ready.plan() {
+            let (merged, subgraph_errors) =
+                self.executor.run(&self.supergraph, plan, &ready.variables, forwarded).await;
+            data = merged;
+            errors = subgraph_errors;
+        }
+        if let Ok(operation) = ready.prepared.document.operations.get(request.operation_name.as_deref()) {
+            let introspection = self.introspect(&ready.prepared.document, operation, &ready.variables);
+            if let (Some(Value::Object(fields)), Value::Object(object)) = (introspection, &mut data) {
+                object.extend(fields);
+            }
+        }
+        Ok(self.finish(&ready, data, errors, want_plan))
+    }
+
+    /// Parses, validates, checks limits and policies, and plans an operation.
+    fn prepare(&self, request: &GraphqlRequest, forwarded: &Forwarded) -> Result<Ready, RequestError> {
         let sg = &self.supergraph;
         let prepared = self.document(&request.query)?;
         let (operation, variables) =
@@ -264,30 +309,29 @@ impl Router {
             request.operation_name.as_deref(),
             forwarded.claims.as_deref(),
         );
-        let mut errors: Vec<Value> = applied.errors;
         let planned = match &applied.document {
             Some(filtered) => {
                 let filtered_operation = filtered
                     .operations
                     .get(request.operation_name.as_deref())
                     .map_err(|_| RequestError::Validation("the operation cannot be authorized".into()))?;
-                self.planned(&request, &prepared, filtered, &applied.signature, filtered_operation, &variables)?
+                self.planned(request, &prepared, filtered, &applied.signature, filtered_operation, &variables)?
             }
-            None => self.planned(&request, &prepared, &prepared.document, "", operation, &variables)?,
+            None => self.planned(request, &prepared, &prepared.document, "", operation, &variables)?,
         };
         let original = (applied.document.is_some() || applied.refused)
             .then(|| operation::normalize(&prepared.document, operation, &variables));
-        let mut data = Value::Object(Map::new());
-        if let Some(plan) = planned.plan.as_ref().filter(|_| !applied.refused) {
-            let (merged, subgraph_errors) = self.executor.run(sg, plan, &variables, forwarded).await;
-            data = merged;
-            errors.extend(subgraph_errors);
-        }
-        let introspection = self.introspect(&prepared.document, operation, &variables);
-        if let (Some(Value::Object(fields)), Value::Object(object)) = (introspection, &mut data) {
-            object.extend(fields);
-        }
-        if original.is_some() {
+        let kind = operation.operation_type;
+        Ok(Ready { planned, original, errors: applied.errors, refused: applied.refused, variables, prepared, kind })
+    }
+
+    /// The response body for `data` and `errors` merged from the subgraphs: fields the policies
+    /// removed come back null, and the data is shaped by the client's operation.
+    fn finish(&self, ready: &Ready, mut data: Value, subgraph_errors: Vec<Value>, want_plan: bool) -> Value {
+        let sg = &self.supergraph;
+        let mut errors = ready.errors.clone();
+        errors.extend(subgraph_errors);
+        if ready.original.is_some() {
             // Whatever a subgraph sent at a removed field is dropped: it comes back null.
             for error in &errors {
                 if error["extensions"]["code"] == policy::UNAUTHORIZED
@@ -297,7 +341,7 @@ impl Router {
                 }
             }
         }
-        let shape = original.as_ref().unwrap_or(&planned.operation);
+        let shape = ready.original.as_ref().unwrap_or(&ready.planned.operation);
         let projected = response::project(sg, &shape.root_type, &shape.selections, data);
         let mut body = Map::new();
         if !errors.is_empty() {
@@ -305,14 +349,12 @@ impl Router {
         }
         body.insert("data".into(), projected);
         if want_plan && self.config.expose_query_plan {
-            let plan = planned.plan.as_ref().map(|p| describe_plan(sg, p)).unwrap_or(Value::Null);
+            let plan = ready.planned.plan.as_ref().map(|p| describe_plan(sg, p)).unwrap_or(Value::Null);
             body.insert("extensions".into(), json!({ "queryPlan": plan }));
         }
-        Ok(Value::Object(body))
+        Value::Object(body)
     }
 
-    /// The plan of `operation` in `document` (the prepared one, or its copy without the fields
-    /// policies removed — `removed` names those and is part of the cache key).
     fn planned(
         &self,
         request: &GraphqlRequest,

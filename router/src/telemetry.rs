@@ -131,6 +131,11 @@ impl Metrics {
             );
             metrics::describe_counter!("router_cache_requests_total", "Cache look-ups by cache and result");
             metrics::describe_counter!("router_refusals_total", "Requests refused before execution, by code");
+            metrics::describe_gauge!(
+                "router_live",
+                "Open subscription connections, client subscriptions and upstream subscriptions (by kind)"
+            );
+            metrics::describe_counter!("router_subscription_events_total", "Subscription events delivered to clients");
         });
     }
 
@@ -173,6 +178,20 @@ impl Metrics {
     }
 
     /// A request refused with the error code `code`: `router_refusals_total{code}`.
+    /// Changes the gauge of live `kind`s (`connections`, `subscriptions`, `upstreams`).
+    pub fn live(&self, kind: &'static str, delta: f64) {
+        metrics::with_local_recorder(&self.recorder, || {
+            metrics::gauge!("router_live", "kind" => kind).increment(delta);
+        });
+    }
+
+    /// One subscription event delivered (to one client subscription).
+    pub fn subscription_event(&self) {
+        metrics::with_local_recorder(&self.recorder, || {
+            metrics::counter!("router_subscription_events_total").increment(1);
+        });
+    }
+
     pub fn refused(&self, code: &str) {
         let code = code.to_owned();
         metrics::with_local_recorder(&self.recorder, || {
