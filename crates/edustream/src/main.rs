@@ -4,6 +4,7 @@
 use std::sync::Arc;
 
 mod bench;
+mod bench_live;
 mod bench_saga;
 mod bench_search;
 
@@ -91,6 +92,17 @@ enum BenchTarget {
         #[arg(long)]
         amqp_url: Option<String>,
     },
+    /// Many WebSocket subscribers on one router: `messageAdded` delivery latency and the memory
+    /// per connection (starts the dev stack as a child process on the usual ports).
+    Subscriptions {
+        #[arg(long, default_value_t = 5_000)]
+        subscribers: usize,
+        #[arg(long, default_value_t = 50)]
+        conversations: usize,
+        /// Messages sent to every conversation, 100 ms apart.
+        #[arg(long, default_value_t = 10)]
+        rounds: usize,
+    },
 }
 
 #[derive(Clone, Copy, ValueEnum)]
@@ -160,6 +172,9 @@ async fn main() -> anyhow::Result<()> {
         }
         Command::Bench { target: BenchTarget::Saga { bookings, concurrency, amqp_url } } => {
             bench_saga::saga(bench_saga::Options { bookings, concurrency, amqp_url }).await
+        }
+        Command::Bench { target: BenchTarget::Subscriptions { subscribers, conversations, rounds } } => {
+            bench_live::subscriptions(bench_live::Options { subscribers, conversations, rounds }).await
         }
         Command::Compose { out, subgraphs, files, stdout } => compose(&out, &subgraphs, &files, stdout).await,
         Command::Keygen => {
