@@ -191,6 +191,9 @@ struct Graph {
     chat_addr: SocketAddr,
     kill_chat: Kill,
     router_handle: Arc<Router>,
+    /// What the router serves through (hot reload swaps routers in it).
+    live: Arc<router::reload::Live>,
+    supergraph: String,
 }
 
 async fn start(configure: impl FnOnce(&mut RouterConfig)) -> Graph {
@@ -231,8 +234,10 @@ async fn start(configure: impl FnOnce(&mut RouterConfig)) -> Graph {
     configure(&mut config);
     let router = Arc::new(Router::new(Supergraph::parse(&supergraph).expect("valid supergraph"), config));
     let (listener, addr) = testkit::listen().await;
-    tokio::spawn(router::serve(router.clone(), listener, std::future::pending()));
-    Graph { router: addr, hub, chat_schema, chat_addr, kill_chat, router_handle: router }
+    let live = router::reload::Live::new(router.clone());
+    let app = live.app().into_make_service_with_connect_info::<SocketAddr>();
+    tokio::spawn(async move { axum::serve(listener, app).await.expect("serves") });
+    Graph { router: addr, hub, chat_schema, chat_addr, kill_chat, router_handle: router, live, supergraph }
 }
 
 impl Graph {
@@ -565,4 +570,51 @@ async fn a_restarted_subgraph_is_resubscribed_and_a_lost_one_ends_with_a_clean_e
     assert_eq!(failed["type"], "next", "{failed}");
     assert_eq!(failed["payload"]["errors"][0]["extensions"]["code"], "SUBSCRIPTION_UPSTREAM_LOST", "{failed}");
     assert_eq!(client.receive().await, json!({ "id": "1", "type": "complete" }));
+}
+
+#[tokio::test]
+async fn a_subscription_keeps_the_router_it_started_on_across_a_reload() {
+    let graph = start(|_| {}).await;
+    let mut client = graph.connect().await;
+    client.init(json!({})).await;
+    client.subscribe("1", POSTS, json!({ "room": "general" })).await;
+    graph.until_listening(1).await;
+
+    // The new router refuses subscriptions: new connections see it, the open one does not.
+    let mut config = RouterConfig::default();
+    config.subscriptions.enabled = false;
+    graph.live.replace(Arc::new(Router::new(Supergraph::parse(&graph.supergraph).expect("valid"), config)));
+    let refused = Client::connect(graph.router, &["graphql-transport-ws"]).await.err().expect("refused");
+    assert!(refused.to_string().contains("404"), "{refused}");
+
+    graph.publish("general", "after the reload", "u-7");
+    let next = client.receive().await;
+    assert_eq!(next["payload"]["data"]["posts"]["author"]["name"], "name of u-7", "{next}");
+}
+
+#[tokio::test]
+async fn a_refused_token_in_connection_init_closes_with_4403_and_no_token_is_anonymous() {
+    let graph = start(|config| {
+        config.authentication = Some(router::auth::AuthSettings::new(vec![router::auth::JwksSettings {
+            // Never fetched: a malformed token is refused before any key is looked up.
+            url: "http://127.0.0.1:9/.well-known/jwks.json".into(),
+            issuer: "edustream-identity".into(),
+            audiences: vec!["edustream".into()],
+            algorithms: vec![jsonwebtoken::Algorithm::EdDSA],
+        }]));
+    })
+    .await;
+    let mut forged = graph.connect().await;
+    forged.send(json!({ "type": "connection_init", "payload": { "authorization": "Bearer not-a-jwt" } })).await;
+    let (code, reason) = forged.closed().await;
+    assert_eq!((code, reason.as_str()), (4403, "Forbidden: UNAUTHENTICATED"));
+
+    let mut anonymous = graph.connect().await;
+    anonymous.init(json!({})).await;
+    anonymous.subscribe("1", POSTS, json!({ "room": "general" })).await;
+    graph.until_listening(1).await;
+    let metrics =
+        reqwest::get(format!("http://{}/metrics", graph.router)).await.expect("sent").text().await.expect("text");
+    assert!(metrics.contains("router_refusals_total{code=\"UNAUTHENTICATED\"} 1"), "{metrics}");
+    assert!(metrics.contains("router_live{kind=\"upstreams\"} 1"), "{metrics}");
 }

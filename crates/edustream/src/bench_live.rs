@@ -133,7 +133,13 @@ pub async fn subscriptions(options: Options) -> anyhow::Result<()> {
         latencies.len()
     );
     println!("  connecting + subscribing  {opened:?} for all");
-    println!("  delivery latency          p50 {:?}  p90 {:?}  p99 {:?}  max {:?}", pct(0.5), pct(0.9), pct(0.99), pct(1.0));
+    println!(
+        "  delivery latency          p50 {:?}  p90 {:?}  p99 {:?}  max {:?}",
+        pct(0.5),
+        pct(0.9),
+        pct(0.99),
+        pct(1.0)
+    );
     println!(
         "  dev stack memory          {} MiB before, {} MiB with everyone subscribed: {:.1} KiB per connection",
         before / 1024,
@@ -205,8 +211,10 @@ async fn subscribe(conversation: &str, token: &str) -> anyhow::Result<Socket> {
     if !ack.to_text().is_ok_and(|t| t.contains("connection_ack")) {
         bail!("expected connection_ack, got {ack:?}");
     }
-    let query = "subscription($c: ID!) { messageAdded(conversationId: $c) { id content sender { id profile { firstName } } } }";
-    let subscribe = json!({ "id": "1", "type": "subscribe", "payload": { "query": query, "variables": { "c": conversation } } });
+    let query =
+        "subscription($c: ID!) { messageAdded(conversationId: $c) { id content sender { id profile { firstName } } } }";
+    let subscribe =
+        json!({ "id": "1", "type": "subscribe", "payload": { "query": query, "variables": { "c": conversation } } });
     socket.send(Message::text(subscribe.to_string())).await?;
     Ok(socket)
 }
