@@ -191,16 +191,17 @@ pub struct Query;
 #[Object]
 impl Query {
     /// Your conversations, newest activity first, each with its last message and your unread
-    /// count. `first` is 1–50 (20 when omitted); archived ones only with `includeArchived`.
+    /// count. `first` is 1–50 (20 when omitted); the ones you archived only with
+    /// `includeArchived: true`.
     #[graphql(guard = "SignedInGuard")]
     async fn conversations(
         &self,
         ctx: &Context<'_>,
         first: Option<i32>,
         after: Option<String>,
-        #[graphql(default = false)] include_archived: bool,
+        include_archived: Option<bool>,
     ) -> Result<ConversationConnection> {
-        my_conversations(ctx, first, after, include_archived).await
+        my_conversations(ctx, first, after, include_archived.unwrap_or(false)).await
     }
 
     /// A conversation you take part in (`null` for any other id).
@@ -383,13 +384,13 @@ impl User {
         ctx: &Context<'_>,
         first: Option<i32>,
         after: Option<String>,
-        #[graphql(default = false)] include_archived: bool,
+        include_archived: Option<bool>,
     ) -> Result<ConversationConnection> {
         let principal = require_principal(ctx)?;
         if self.id.as_str() != principal.user_id.to_string() {
             return Err(error_with_code(ErrorCode::Forbidden, "only the user themselves can list their conversations"));
         }
-        my_conversations(ctx, first, after, include_archived).await
+        my_conversations(ctx, first, after, include_archived.unwrap_or(false)).await
     }
 }
 
