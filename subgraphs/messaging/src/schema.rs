@@ -5,7 +5,6 @@
 //! Only participants see a conversation or its messages: for anyone else a query answers `null`,
 //! a mutation or subscription `NOT_FOUND` — the same as for an id that does not exist.
 
-use std::collections::HashMap;
 use std::sync::Arc;
 
 use async_graphql::dataloader::{DataLoader, Loader};
@@ -22,6 +21,9 @@ use crate::error::{IntoGraphql, ServiceError};
 use crate::live::LiveEvent;
 use crate::service::{self as use_cases, MessagingService, Page, page_size};
 use crate::store::ConversationView;
+
+mod loaders;
+use loaders::{HistoryKey, HistoryLoader, MessageLoader, ReceiptLoader, ViewKey, ViewLoader};
 
 pub type MessagingSchema = Schema<Query, Mutation, Subscription>;
 
@@ -63,106 +65,8 @@ fn loader_error(e: Arc<ServiceError>) -> async_graphql::Error {
     platform::graphql::internal_error(&e)
 }
 
-fn stored(e: crate::store::StoreError) -> Arc<ServiceError> {
-    Arc::new(e.into())
-}
-
 fn id_of(uuid: impl std::fmt::Display) -> ID {
     ID(uuid.to_string())
-}
-
-/// A conversation as one participant sees it.
-#[derive(Clone, Copy, PartialEq, Eq, Hash)]
-pub struct ViewKey {
-    viewer: UserId,
-    conversation: ConversationId,
-}
-
-/// Batches conversation lookups (grouped by viewer: unread counts and archiving are theirs).
-pub struct ViewLoader(Arc<MessagingService>);
-
-impl Loader<ViewKey> for ViewLoader {
-    type Value = ConversationView;
-    type Error = Arc<ServiceError>;
-
-    async fn load(&self, keys: &[ViewKey]) -> Result<HashMap<ViewKey, ConversationView>, Self::Error> {
-        let mut by_viewer: HashMap<UserId, Vec<ConversationId>> = HashMap::new();
-        for key in keys {
-            by_viewer.entry(key.viewer).or_default().push(key.conversation);
-        }
-        let mut out = HashMap::new();
-        for (viewer, ids) in by_viewer {
-            for view in self.0.views(viewer, &ids).await.map_err(stored)? {
-                out.insert(ViewKey { viewer, conversation: view.conversation.id }, view);
-            }
-        }
-        Ok(out)
-    }
-}
-
-/// Batches message lookups by id.
-pub struct MessageLoader(Arc<MessagingService>);
-
-impl Loader<MessageId> for MessageLoader {
-    type Value = domain::Message;
-    type Error = Arc<ServiceError>;
-
-    async fn load(&self, keys: &[MessageId]) -> Result<HashMap<MessageId, domain::Message>, Self::Error> {
-        Ok(self.0.messages(keys).await.map_err(stored)?.into_iter().map(|m| (m.id, m)).collect())
-    }
-}
-
-/// A page of a conversation's history: up to `limit` messages older than `before`.
-#[derive(Clone, Copy, PartialEq, Eq, Hash)]
-pub struct HistoryKey {
-    conversation: ConversationId,
-    before: Option<MessageId>,
-    limit: i64,
-}
-
-/// Batches `Conversation.messages` (one statement for the conversations of a list).
-pub struct HistoryLoader(Arc<MessagingService>);
-
-impl Loader<HistoryKey> for HistoryLoader {
-    type Value = Vec<domain::Message>;
-    type Error = Arc<ServiceError>;
-
-    async fn load(&self, keys: &[HistoryKey]) -> Result<HashMap<HistoryKey, Vec<domain::Message>>, Self::Error> {
-        let mut groups: HashMap<(Option<MessageId>, i64), Vec<ConversationId>> = HashMap::new();
-        for key in keys {
-            groups.entry((key.before, key.limit)).or_default().push(key.conversation);
-        }
-        let mut out: HashMap<HistoryKey, Vec<domain::Message>> = HashMap::new();
-        for ((before, limit), conversations) in groups {
-            for conversation in &conversations {
-                out.insert(HistoryKey { conversation: *conversation, before, limit }, Vec::new());
-            }
-            for message in self.0.history(&conversations, before, limit).await.map_err(stored)? {
-                let key = HistoryKey { conversation: message.conversation_id, before, limit };
-                out.entry(key).or_default().push(message);
-            }
-        }
-        for messages in out.values_mut() {
-            messages.sort_by_key(|m| std::cmp::Reverse(m.id));
-        }
-        Ok(out)
-    }
-}
-
-/// Batches `Message.readBy`.
-pub struct ReceiptLoader(Arc<MessagingService>);
-
-impl Loader<MessageId> for ReceiptLoader {
-    type Value = Vec<domain::ReadReceipt>;
-    type Error = Arc<ServiceError>;
-
-    async fn load(&self, keys: &[MessageId]) -> Result<HashMap<MessageId, Vec<domain::ReadReceipt>>, Self::Error> {
-        let mut out: HashMap<MessageId, Vec<domain::ReadReceipt>> = HashMap::new();
-        for receipt in self.0.receipts(keys).await.map_err(stored)? {
-            out.entry(receipt.message_id).or_default().push(receipt);
-        }
-        Ok(out)
-    }
 }
 
 fn conversation_connection(page: Page<ConversationView>) -> ConversationConnection {
