@@ -83,28 +83,42 @@ pub async fn subscriptions(options: Options) -> anyhow::Result<()> {
     }
     let before = stack.rss_kib()?;
 
-    // Receipts: (message content, when it arrived), per subscriber.
+    // Receipts of measured messages: (content, when it arrived); and who got a warm-up message.
     let receipts: Arc<Mutex<Vec<(String, Instant)>>> = Arc::default();
+    let warmed: Arc<Vec<std::sync::atomic::AtomicBool>> =
+        Arc::new((0..options.subscribers).map(|_| std::sync::atomic::AtomicBool::new(false)).collect());
     let opening = Instant::now();
     let mut subscribers = Vec::with_capacity(options.subscribers);
     let gate = Arc::new(tokio::sync::Semaphore::new(256));
     for i in 0..options.subscribers {
         let (conversation, token) = conversations[i % conversations.len()].clone();
-        let (receipts, gate) = (receipts.clone(), gate.clone());
+        let (receipts, warmed, gate) = (receipts.clone(), warmed.clone(), gate.clone());
         subscribers.push(tokio::spawn(async move {
             let permit = gate.acquire_owned().await.expect("never closed");
             let socket = subscribe(&conversation, &token).await?;
             drop(permit);
-            listen(socket, receipts).await
+            listen(socket, receipts, &warmed[i]).await
         }));
     }
-    // Everyone listens once a warm-up message per conversation reached every subscriber.
-    let expected_per_round = options.subscribers;
-    send_round(&client, &url, &tutor_token, &conversations, "warm-up", &Mutex::default()).await?;
-    wait_for(&receipts, expected_per_round, Duration::from_secs(120)).await?;
+    // Subscribing completes asynchronously (router, then subgraph): everyone listens once a
+    // warm-up message reached every subscriber.
+    let deadline = Instant::now() + Duration::from_secs(180);
+    let mut round = 0;
+    loop {
+        let waiting = warmed.iter().filter(|w| !w.load(std::sync::atomic::Ordering::Relaxed)).count();
+        if waiting == 0 {
+            break;
+        }
+        if Instant::now() > deadline {
+            bail!("{waiting} of {} subscribers never received a message", options.subscribers);
+        }
+        send_round(&client, &url, &tutor_token, &conversations, &format!("warm-up{round}"), &Mutex::default()).await?;
+        round += 1;
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
     let opened = opening.elapsed();
     let after = stack.rss_kib()?;
-    receipts.lock().expect("not poisoned").clear();
+    let expected_per_round = options.subscribers;
 
     let sent: Mutex<HashMap<String, Instant>> = Mutex::default();
     for round in 0..options.rounds {
@@ -132,7 +146,7 @@ pub async fn subscriptions(options: Options) -> anyhow::Result<()> {
         options.rounds,
         latencies.len()
     );
-    println!("  connecting + subscribing  {opened:?} for all");
+    println!("  connecting + subscribing  {opened:?} for all ({round} warm-up rounds)");
     println!(
         "  delivery latency          p50 {:?}  p90 {:?}  p99 {:?}  max {:?}",
         pct(0.5),
@@ -219,8 +233,13 @@ async fn subscribe(conversation: &str, token: &str) -> anyhow::Result<Socket> {
     Ok(socket)
 }
 
-/// Records the arrival of every message; fails on anything but `next` with a sender's name.
-async fn listen(mut socket: Socket, receipts: Arc<Mutex<Vec<(String, Instant)>>>) -> anyhow::Result<()> {
+/// Records the arrival of every measured message (warm-ups only set `warmed`); fails on anything
+/// but `next` with a sender's name.
+async fn listen(
+    mut socket: Socket,
+    receipts: Arc<Mutex<Vec<(String, Instant)>>>,
+    warmed: &std::sync::atomic::AtomicBool,
+) -> anyhow::Result<()> {
     while let Some(frame) = socket.next().await {
         let Message::Text(text) = frame? else { continue };
         let at = Instant::now();
@@ -230,7 +249,11 @@ async fn listen(mut socket: Socket, receipts: Arc<Mutex<Vec<(String, Instant)>>>
             bail!("unexpected message: {message}");
         }
         let content = added["content"].as_str().unwrap_or_default().to_owned();
-        receipts.lock().expect("not poisoned").push((content, at));
+        if content.starts_with("warm-up") {
+            warmed.store(true, std::sync::atomic::Ordering::Relaxed);
+        } else {
+            receipts.lock().expect("not poisoned").push((content, at));
+        }
     }
     Ok(())
 }

@@ -112,6 +112,7 @@ enum Context {
     Booking,
     Payment,
     Review,
+    Messaging,
 }
 
 #[tokio::main]
@@ -143,6 +144,15 @@ async fn main() -> anyhow::Result<()> {
             let config = review::ReviewConfig::from_env(&Env::process())?;
             let _telemetry = platform::telemetry::init_tracing(&config.common);
             review::run(config, Shutdown::on_signals()).await
+        }
+        Command::Subgraph { name: Context::Messaging } => {
+            let config = messaging::MessagingConfig::from_env(&Env::process())?;
+            let _telemetry = platform::telemetry::init_tracing(&config.common);
+            messaging::run(config, Shutdown::on_signals()).await
+        }
+        Command::Schema { name: Context::Messaging } => {
+            print!("{}", messaging::schema::sdl());
+            Ok(())
         }
         Command::Schema { name: Context::Booking } => {
             print!("{}", booking::schema::sdl());
@@ -216,6 +226,11 @@ fn built_in_subgraphs() -> Vec<router::compose::SubgraphSdl> {
             name: "review".into(),
             url: format!("http://127.0.0.1:{}/graphql", review::config::DEFAULT_PORT),
             sdl: review::schema::sdl(),
+        },
+        router::compose::SubgraphSdl {
+            name: "messaging".into(),
+            url: format!("http://127.0.0.1:{}/graphql", messaging::config::DEFAULT_PORT),
+            sdl: messaging::schema::sdl(),
         },
     ]
 }
@@ -337,8 +352,23 @@ async fn dev(data_dir: &str, host: &str) -> anyhow::Result<()> {
     let review_addr = review_config.common.listen_addr;
     let listener =
         tokio::net::TcpListener::bind(review_addr).await.with_context(|| format!("binding {review_addr}"))?;
-    let review = review::build(&review_config, bus.clone(), verifier, &shutdown).await?;
+    let review = review::build(&review_config, bus.clone(), verifier.clone(), &shutdown).await?;
     let review_task = tokio::spawn(review.serve(listener, shutdown.clone(), review_config.common.shutdown_grace));
+
+    // Live fan-out (chat, typing, notifications) within this one process.
+    let messaging_env = env
+        .clone()
+        .with("DATABASE_URL", format!("sqlite:{data_dir}/messaging.db"))
+        .with("LISTEN_ADDR", format!("{host}:{}", messaging::config::DEFAULT_PORT));
+    let messaging_config = messaging::MessagingConfig::from_env(&messaging_env)?;
+    let messaging_addr = messaging_config.common.listen_addr;
+    let listener =
+        tokio::net::TcpListener::bind(messaging_addr).await.with_context(|| format!("binding {messaging_addr}"))?;
+    let messaging_fanout = platform::live::Fanout::in_process();
+    let messaging =
+        messaging::build(&messaging_config, bus.clone(), messaging_fanout, verifier.clone(), &shutdown).await?;
+    let messaging_task =
+        tokio::spawn(messaging.serve(listener, shutdown.clone(), messaging_config.common.shutdown_grace));
 
     // The router, in front of the subgraphs, with the committed supergraph pointed at them.
     let supergraph = router::Supergraph::parse(SUPERGRAPH).context("the committed supergraph.graphql")?;
@@ -350,6 +380,7 @@ async fn dev(data_dir: &str, host: &str) -> anyhow::Result<()> {
     router_config.subgraph_urls.insert("booking".into(), format!("http://{booking_addr}/graphql"));
     router_config.subgraph_urls.insert("payment".into(), format!("http://{payment_addr}/graphql"));
     router_config.subgraph_urls.insert("review".into(), format!("http://{review_addr}/graphql"));
+    router_config.subgraph_urls.insert("messaging".into(), format!("http://{messaging_addr}/graphql"));
     // Our subgraphs speak cleartext HTTP/2: one multiplexed connection each.
     router_config.subgraph_defaults.protocol = router::config::Protocol::Http2;
     // Tokens are checked at the edge too, against identity's JWKS (a bad one never reaches a subgraph).
@@ -374,6 +405,7 @@ async fn dev(data_dir: &str, host: &str) -> anyhow::Result<()> {
     println!("  booking   http://{booking_addr}/graphql");
     println!("  payment   http://{payment_addr}/graphql   webhooks http://{payment_addr}/webhooks/provider");
     println!("  review    http://{review_addr}/graphql");
+    println!("  messaging http://{messaging_addr}/graphql   (subscriptions over WebSocket at the router)");
     println!("Press Ctrl-C to stop.");
 
     router_task.await.context("router task")?.context("router server")?;
@@ -382,5 +414,6 @@ async fn dev(data_dir: &str, host: &str) -> anyhow::Result<()> {
     booking_task.await.context("booking task")??;
     payment_task.await.context("payment task")??;
     review_task.await.context("review task")??;
+    messaging_task.await.context("messaging task")??;
     Ok(())
 }
