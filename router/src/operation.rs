@@ -94,10 +94,23 @@ pub fn parse(api: &Valid<Schema>, query: &str, max_tokens: usize) -> Result<Vali
         if max_tokens > 0 && parser.tokens_reached() >= max_tokens {
             RequestError::Limit(crate::limits::LimitError::Tokens { max: max_tokens })
         } else {
-            RequestError::Parse(e.errors.to_string())
+            RequestError::Parse(plain(&e.errors))
         }
     })?;
-    ast.to_executable_validate(api).map_err(|e| RequestError::Validation(e.errors.to_string()))
+    ast.to_executable_validate(api).map_err(|e| RequestError::Validation(plain(&e.errors)))
+}
+
+/// The diagnostics as plain sentences with their line and column: no source excerpts (a client
+/// has its own query; and excerpts of the schema would need sources the API schema lacks).
+fn plain(errors: &apollo_compiler::validation::DiagnosticList) -> String {
+    let lines: Vec<String> = errors
+        .iter()
+        .map(|diagnostic| match diagnostic.line_column_range() {
+            Some(range) => format!("{} (line {}, column {})", diagnostic.error, range.start.line, range.start.column),
+            None => diagnostic.error.to_string(),
+        })
+        .collect();
+    lines.join("; ")
 }
 
 /// The operation to run and its coerced variables.
