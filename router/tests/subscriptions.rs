@@ -3,6 +3,8 @@
 //! `graphql-transport-ws` or GraphQL over SSE; the router subscribes to `chat` over WebSocket and
 //! completes every event with the users' names from `users`.
 
+mod support;
+
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -12,13 +14,13 @@ use async_graphql::{Context, Data, ErrorExtensions as _, ID, Object, Schema, Sim
 use async_graphql_axum::{GraphQLProtocol, GraphQLRequest, GraphQLResponse, GraphQLWebSocket};
 use axum::extract::{State, WebSocketUpgrade};
 use axum::response::Response;
-use futures_util::{SinkExt as _, StreamExt as _};
+use futures_util::SinkExt as _;
 use router::compose::{SubgraphSdl, compose};
 use router::{Router, RouterConfig, Supergraph};
 use serde_json::{Value, json};
+use support::ws::Client;
 use tokio::sync::broadcast;
 use tokio_tungstenite::tungstenite::Message as WsMessage;
-use tokio_tungstenite::tungstenite::client::IntoClientRequest as _;
 
 // ---------------------------------------------------------------- the `chat` subgraph
 
@@ -260,79 +262,6 @@ impl Graph {
     async fn connect(&self) -> Client {
         Client::connect(self.router, &["graphql-transport-ws"]).await.expect("connects")
     }
-}
-
-// ---------------------------------------------------------------- a graphql-transport-ws client
-
-type Socket = tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
-
-struct Client {
-    socket: Socket,
-}
-
-impl Client {
-    async fn connect(addr: SocketAddr, protocols: &[&str]) -> Result<Self, tokio_tungstenite::tungstenite::Error> {
-        let mut request = format!("ws://{addr}/graphql").into_client_request()?;
-        if !protocols.is_empty() {
-            request.headers_mut().insert("sec-websocket-protocol", protocols.join(", ").parse().expect("valid"));
-        }
-        let (socket, _) = tokio_tungstenite::connect_async(request).await?;
-        Ok(Self { socket })
-    }
-
-    async fn send(&mut self, message: Value) {
-        self.socket.send(WsMessage::text(message.to_string())).await.expect("sent");
-    }
-
-    async fn init(&mut self, payload: Value) {
-        self.send(json!({ "type": "connection_init", "payload": payload })).await;
-        let ack = self.receive().await;
-        assert_eq!(ack["type"], "connection_ack", "{ack}");
-    }
-
-    async fn subscribe(&mut self, id: &str, query: &str, variables: Value) {
-        self.send(json!({ "id": id, "type": "subscribe", "payload": { "query": query, "variables": variables } }))
-            .await;
-    }
-
-    /// The next protocol message (bounded wait).
-    async fn receive(&mut self) -> Value {
-        match self.next_frame().await {
-            Frame::Text(value) => value,
-            Frame::Closed(code, reason) => panic!("closed with {code}: {reason}"),
-        }
-    }
-
-    /// The close code and reason the router ends the connection with (bounded wait).
-    async fn closed(&mut self) -> (u16, String) {
-        loop {
-            match self.next_frame().await {
-                Frame::Closed(code, reason) => return (code, reason),
-                Frame::Text(message) => assert_ne!(message["type"], "connection_ack", "unexpected {message}"),
-            }
-        }
-    }
-
-    async fn next_frame(&mut self) -> Frame {
-        loop {
-            let frame = tokio::time::timeout(Duration::from_secs(10), self.socket.next()).await.expect("in time");
-            match frame {
-                Some(Ok(WsMessage::Text(text))) => return Frame::Text(serde_json::from_str(&text).expect("JSON")),
-                Some(Ok(WsMessage::Close(frame))) => {
-                    let (code, reason) = frame.map(|f| (u16::from(f.code), f.reason.to_string())).unwrap_or_default();
-                    return Frame::Closed(code, reason);
-                }
-                Some(Ok(_)) => continue,
-                Some(Err(error)) => return Frame::Closed(0, error.to_string()),
-                None => return Frame::Closed(0, "ended".into()),
-            }
-        }
-    }
-}
-
-enum Frame {
-    Text(Value),
-    Closed(u16, String),
 }
 
 const POSTS: &str = "subscription($room: String!) { posts(room: $room) { text author { id name } seenToken } }";

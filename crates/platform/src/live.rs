@@ -105,6 +105,11 @@ impl Fanout {
         self.topics.subscribe(topic)
     }
 
+    /// How many subscribers of `topic` this replica has (metrics, readiness in tests).
+    pub fn listeners(&self, topic: &str) -> usize {
+        self.topics.0.lock().expect("not poisoned").get(topic).map_or(0, broadcast::Sender::receiver_count)
+    }
+
     /// Sends `payload` to the subscribers of `topic` on every replica. An error means the
     /// broker could not be reached: the live message is lost (nothing durable depends on it).
     pub async fn publish(&self, topic: &str, payload: Value) -> Result<(), BusError> {
@@ -242,6 +247,7 @@ mod tests {
         fanout.publish("c1", json!("before anyone listened")).await.expect("published");
         let mut c1 = fanout.subscribe("c1");
         let mut c2 = fanout.subscribe("c2");
+        assert_eq!((fanout.listeners("c1"), fanout.listeners("c2"), fanout.listeners("c3")), (1, 1, 0));
         fanout.publish("c1", json!({ "n": 1 })).await.expect("published");
         fanout.publish("c2", json!({ "n": 2 })).await.expect("published");
         assert_eq!(c1.recv().await.expect("a message").payload, json!({ "n": 1 }));

@@ -1,6 +1,8 @@
 //! A two-subgraph supergraph (products, reviews) and mock subgraphs that record what they get.
 #![allow(dead_code)]
 
+pub mod ws;
+
 use std::sync::{Arc, Mutex};
 
 use axum::Json;
