@@ -74,6 +74,6 @@ async fn subscribing_without_a_token_is_refused() {
     let mut socket = connect(&stack, None).await;
     let message = tokio::time::timeout(Duration::from_secs(5), next_json(&mut socket)).await.expect("an answer");
     let message = message.expect("a message");
-    assert_eq!(message["type"], "error", "{message}");
-    assert_eq!(message["payload"][0]["extensions"]["code"], "UNAUTHENTICATED", "{message}");
+    assert_eq!(message["payload"]["data"], Value::Null, "{message}");
+    assert_eq!(message["payload"]["errors"][0]["extensions"]["code"], "UNAUTHENTICATED", "{message}");
 }
