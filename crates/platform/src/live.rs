@@ -49,7 +49,8 @@ pub struct Fanout {
 
 enum Transport {
     InProcess,
-    Rabbit { exchange: String, url: String, publisher: tokio::sync::Mutex<Option<(Connection, Channel)>> },
+    // Boxed: a connection and channel are large, the in-process variant is empty.
+    Rabbit { exchange: String, url: String, publisher: Box<tokio::sync::Mutex<Option<(Connection, Channel)>>> },
 }
 
 /// The local subscribers, by topic.
@@ -87,7 +88,7 @@ impl Fanout {
             transport: Transport::Rabbit {
                 exchange: exchange.to_owned(),
                 url: url.to_owned(),
-                publisher: tokio::sync::Mutex::new(None),
+                publisher: Box::new(tokio::sync::Mutex::new(None)),
             },
         });
         tokio::spawn(consume(url.to_owned(), exchange.to_owned(), fanout.topics.clone(), shutdown.clone()));
@@ -155,7 +156,9 @@ async fn publish_rabbit(
     exchange: &str,
     body: &[u8],
 ) -> Result<(), BusError> {
-    if guard.as_ref().is_none_or(|(connection, channel)| !connection.status().connected() || !channel.status().connected())
+    if guard
+        .as_ref()
+        .is_none_or(|(connection, channel)| !connection.status().connected() || !channel.status().connected())
     {
         let connection = connect(url).await?;
         let channel = connection.create_channel().await.map_err(unavailable)?;
@@ -203,12 +206,20 @@ async fn consume_once(url: &str, exchange: &str, topics: &Topics) -> Result<(), 
     let queue = channel.queue_declare("".into(), options, FieldTable::default()).await.map_err(unavailable)?;
     let queue = queue.name().as_str().to_owned();
     channel
-        .queue_bind(queue.as_str().into(), exchange.into(), "".into(), QueueBindOptions::default(), FieldTable::default())
+        .queue_bind(
+            queue.as_str().into(),
+            exchange.into(),
+            "".into(),
+            QueueBindOptions::default(),
+            FieldTable::default(),
+        )
         .await
         .map_err(unavailable)?;
     let no_ack = BasicConsumeOptions { no_ack: true, ..Default::default() };
-    let mut consumer =
-        channel.basic_consume(queue.as_str().into(), "".into(), no_ack, FieldTable::default()).await.map_err(unavailable)?;
+    let mut consumer = channel
+        .basic_consume(queue.as_str().into(), "".into(), no_ack, FieldTable::default())
+        .await
+        .map_err(unavailable)?;
     tracing::info!(%exchange, %queue, "live fan-out consuming");
     while let Some(delivery) = consumer.next().await {
         let delivery = delivery.map_err(unavailable)?;

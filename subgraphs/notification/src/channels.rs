@@ -21,7 +21,11 @@ use crate::templates;
 /// Where one notification goes.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Address {
-    Email { to: String, name: String, locale: String },
+    Email {
+        to: String,
+        name: String,
+        locale: String,
+    },
     /// The user's registered push devices.
     Devices(Vec<String>),
     Phone(String),
@@ -94,8 +98,9 @@ fn email_sender(config: &EmailConfig, timeout: Duration) -> anyhow::Result<Arc<d
     Ok(match &config.smtp {
         Some(smtp) => {
             // Plain SMTP to a relay (see the README on TLS); one connection per message.
-            let mut builder =
-                AsyncSmtpTransport::<Tokio1Executor>::builder_dangerous(&smtp.host).port(smtp.port).timeout(Some(timeout));
+            let mut builder = AsyncSmtpTransport::<Tokio1Executor>::builder_dangerous(&smtp.host)
+                .port(smtp.port)
+                .timeout(Some(timeout));
             if let Some((user, password)) = &smtp.credentials {
                 builder = builder.credentials(Credentials::new(user.clone(), password.expose_secret().to_owned()));
             }
@@ -114,9 +119,10 @@ fn email(from: &Mailbox, to: &Address, message: &Outgoing) -> Result<lettre::Mes
     let Address::Email { to, name, locale } = to else {
         return Err(DeliveryFailure::Permanent("not an email address".into()));
     };
-    let to = Mailbox::new((!name.is_empty()).then(|| name.clone()), to.parse().map_err(|e| {
-        DeliveryFailure::Permanent(format!("`{to}` is not a deliverable address: {e}"))
-    })?);
+    let to = Mailbox::new(
+        (!name.is_empty()).then(|| name.clone()),
+        to.parse().map_err(|e| DeliveryFailure::Permanent(format!("`{to}` is not a deliverable address: {e}")))?,
+    );
     let html = templates::email_html(&message.title, &message.body, locale)
         .map_err(|e| DeliveryFailure::Permanent(e.to_string()))?;
     lettre::Message::builder()

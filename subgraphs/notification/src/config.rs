@@ -52,7 +52,8 @@ pub struct SmtpUrl {
 
 impl SmtpUrl {
     pub fn parse(raw: &str) -> Result<Self, String> {
-        let rest = raw.strip_prefix("smtp://").ok_or("expected smtp://[user:password@]host[:port] (no TLS is built in)")?;
+        let rest =
+            raw.strip_prefix("smtp://").ok_or("expected smtp://[user:password@]host[:port] (no TLS is built in)")?;
         let rest = rest.trim_end_matches('/');
         let (credentials, host_port) = match rest.rsplit_once('@') {
             Some((userinfo, host)) => {

@@ -153,7 +153,13 @@ impl RetryPolicy {
 
 impl Notification {
     /// A new notification; in-app ones are delivered by being stored (SENT at once).
-    pub fn new(recipient: UserId, kind: Kind, channel: Channel, rendered: (String, String), now: DateTime<Utc>) -> Self {
+    pub fn new(
+        recipient: UserId,
+        kind: Kind,
+        channel: Channel,
+        rendered: (String, String),
+        now: DateTime<Utc>,
+    ) -> Self {
         let in_app = channel == Channel::InApp;
         Self {
             id: Uuid::now_v7(),
@@ -303,9 +309,8 @@ impl Reach {
 pub fn phone_number(raw: &str) -> Result<String, DomainError> {
     let cleaned: String = raw.chars().filter(|c| !matches!(c, ' ' | '-' | '.' | '(' | ')')).collect();
     let digits = cleaned.strip_prefix('+').unwrap_or("");
-    let valid = (8..=15).contains(&digits.len())
-        && digits.chars().all(|c| c.is_ascii_digit())
-        && !digits.starts_with('0');
+    let valid =
+        (8..=15).contains(&digits.len()) && digits.chars().all(|c| c.is_ascii_digit()) && !digits.starts_with('0');
     if valid { Ok(cleaned) } else { Err(DomainError::InvalidPhoneNumber(raw.chars().take(40).collect())) }
 }
 
@@ -442,12 +447,10 @@ mod tests {
         assert_eq!(reach.channels(Kind::Welcome), Channel::ALL.to_vec());
         reach.contact = Some(contact(false, true, false));
         assert_eq!(reach.channels(Kind::Welcome), vec![Channel::Push, Channel::InApp]);
-        reach.preferences =
-            vec![Preference { kind: Kind::Welcome, channel: Channel::Email, enabled: true }, Preference {
-                kind: Kind::Welcome,
-                channel: Channel::InApp,
-                enabled: false,
-            }];
+        reach.preferences = vec![
+            Preference { kind: Kind::Welcome, channel: Channel::Email, enabled: true },
+            Preference { kind: Kind::Welcome, channel: Channel::InApp, enabled: false },
+        ];
         assert_eq!(reach.channels(Kind::Welcome), vec![Channel::Email, Channel::Push]);
         assert_eq!(reach.channels(Kind::NewMessage), vec![Channel::Push, Channel::InApp], "per type");
         let unknown = Reach::default();

@@ -94,12 +94,15 @@ pub fn subscriptions(service: Arc<NotificationService>) -> Vec<Subscription> {
     vec![
         queue("identity", &["identity.UserRegistered", "identity.UserProfileUpdated"]),
         queue("tutoring", &["tutoring.TutorProfileCreated", "tutoring.TutorVerified"]),
-        queue("booking", &[
-            "booking.BookingRequested",
-            "booking.BookingConfirmed",
-            "booking.BookingCancelled",
-            "booking.BookingCompleted",
-        ]),
+        queue(
+            "booking",
+            &[
+                "booking.BookingRequested",
+                "booking.BookingConfirmed",
+                "booking.BookingCancelled",
+                "booking.BookingCompleted",
+            ],
+        ),
         queue("payment", &["payment.PaymentSucceeded", "payment.PaymentFailed", "payment.RefundProcessed"]),
         queue("messaging", &["messaging.MessageSent", "messaging.MessageRead"]),
         queue("review", &["review.ReviewPosted"]),
@@ -304,8 +307,11 @@ impl Consumer {
             }
             "messaging.MessageRead" => {
                 let e: MessageRead = event.decode().map_err(permanent)?;
-                let read =
-                    ReadMark { conversation_id: id(&e.conversation_id)?, reader: id(&e.reader_id)?, message_id: id(&e.message_id)? };
+                let read = ReadMark {
+                    conversation_id: id(&e.conversation_id)?,
+                    reader: id(&e.reader_id)?,
+                    message_id: id(&e.message_id)?,
+                };
                 Plan { read: Some(read), ..Plan::default() }
             }
             "review.ReviewPosted" => {
@@ -315,7 +321,10 @@ impl Consumer {
                     ("rating", Var::Int(i64::from(e.state.rating))),
                 ];
                 let tutor = self.tutor_user(event, id(&e.state.tutor_id)?).await?;
-                Plan { intents: tutor.map(|t| intent(t, Kind::ReviewPosted, vars)).into_iter().collect(), ..Plan::default() }
+                Plan {
+                    intents: tutor.map(|t| intent(t, Kind::ReviewPosted, vars)).into_iter().collect(),
+                    ..Plan::default()
+                }
             }
             _ => Plan::default(),
         })

@@ -60,10 +60,9 @@ pub async fn build(
         Settings { retry: config.retry, new_message_delay: config.new_message_delay, channels, fanout: fanout.clone() };
     let service = Arc::new(NotificationService::new(store, settings));
 
-    let mut background =
-        Background::start("notification", &db, &bus, events::subscriptions(service.clone()), shutdown)
-            .await
-            .context("subscribing notification's consumers")?;
+    let mut background = Background::start("notification", &db, &bus, events::subscriptions(service.clone()), shutdown)
+        .await
+        .context("subscribing notification's consumers")?;
     background.spawn(service.clone().run_dispatcher(config.dispatch_interval, shutdown.clone()));
 
     let options = GraphqlOptions { verifier: Some(verifier), trust_forwarded_for: false };

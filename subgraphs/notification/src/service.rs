@@ -166,7 +166,8 @@ impl NotificationService {
     pub async fn apply(&self, consumer: &str, event: &EventEnvelope, plan: Plan) -> Result<bool, ApplyError> {
         let now = now();
         let recipients: Vec<UserId> = plan.intents.iter().map(|i| i.recipient).collect();
-        let mut reach: HashMap<UserId, Reach> = if recipients.is_empty() { HashMap::new() } else { self.store.reach(&recipients).await? };
+        let mut reach: HashMap<UserId, Reach> =
+            if recipients.is_empty() { HashMap::new() } else { self.store.reach(&recipients).await? };
         let named = people(&plan.intents);
         let mut people = if named.is_empty() { HashMap::new() } else { self.store.contacts(&named).await? };
         // The event that introduces a user is the one that names them first.
@@ -176,7 +177,8 @@ impl NotificationService {
                 r.contact.get_or_insert_with(|| c.clone());
             }
         }
-        let mut effect = Effect { contact: plan.contact, tutor_user: plan.tutor_user, read: plan.read, ..Effect::default() };
+        let mut effect =
+            Effect { contact: plan.contact, tutor_user: plan.tutor_user, read: plan.read, ..Effect::default() };
         for intent in &plan.intents {
             let reach = reach.get(&intent.recipient).cloned().unwrap_or_default();
             notify(intent, &reach, &people, Some(event), now, &mut effect)?;
@@ -272,8 +274,11 @@ impl NotificationService {
             + chrono::Duration::seconds(30);
         let claimed = self.store.claim_due(now, now + lease, BATCH).await?;
         let attempts = claimed.len();
-        let results: Vec<Result<(), StoreError>> =
-            futures_util::stream::iter(claimed).map(|n| self.deliver(n, now)).buffer_unordered(PARALLEL_SENDS).collect().await;
+        let results: Vec<Result<(), StoreError>> = futures_util::stream::iter(claimed)
+            .map(|n| self.deliver(n, now))
+            .buffer_unordered(PARALLEL_SENDS)
+            .collect()
+            .await;
         results.into_iter().collect::<Result<(), StoreError>>()?;
         Ok(attempts)
     }
@@ -283,9 +288,9 @@ impl NotificationService {
         match n.channel {
             Channel::Email => {
                 let contacts = self.store.contacts(&[n.recipient]).await.map_err(transient)?;
-                let c = contacts.get(&n.recipient).ok_or_else(|| {
-                    DeliveryFailure::Transient("no email address known for the recipient yet".into())
-                })?;
+                let c = contacts
+                    .get(&n.recipient)
+                    .ok_or_else(|| DeliveryFailure::Transient("no email address known for the recipient yet".into()))?;
                 Ok(Address::Email { to: c.email.clone(), name: c.name(), locale: c.locale.clone() })
             }
             Channel::Push => {
@@ -321,7 +326,9 @@ impl NotificationService {
         metrics::counter!("notification_deliveries_total", "channel" => n.channel.as_str(), "outcome" => outcome)
             .increment(1);
         match attempt.outcome {
-            Outcome::Sent => tracing::info!(notification = %n.id, channel = n.channel.as_str(), attempt = n.attempts, "delivered"),
+            Outcome::Sent => {
+                tracing::info!(notification = %n.id, channel = n.channel.as_str(), attempt = n.attempts, "delivered")
+            }
             _ => tracing::warn!(notification = %n.id, channel = n.channel.as_str(), attempt = n.attempts, outcome,
                 error = attempt.error.as_deref().unwrap_or_default(), next_attempt_at = ?n.next_attempt_at, "delivery failed"),
         }
@@ -368,7 +375,9 @@ impl NotificationService {
             return Err(ServiceError::BadInput(format!("`first` must be between 1 and {MAX_PAGE}")));
         }
         let after = after
-            .map(|c| c.parse::<Uuid>().map_err(|_| ServiceError::BadInput("`after` is not a notification cursor".into())))
+            .map(|c| {
+                c.parse::<Uuid>().map_err(|_| ServiceError::BadInput("`after` is not a notification cursor".into()))
+            })
             .transpose()?;
         let mut notifications = self.store.in_app(user, unread_only, after, first as i64 + 1).await?;
         let has_next_page = notifications.len() > first;

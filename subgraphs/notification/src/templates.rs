@@ -24,7 +24,10 @@ pub enum Var {
     Time(DateTime<Utc>),
     Money(Money),
     /// Shown as the user's name (or `fallback` while identity has not told us the name).
-    User { id: UserId, fallback: &'static str },
+    User {
+        id: UserId,
+        fallback: &'static str,
+    },
 }
 
 /// The named values of one notification.
@@ -125,8 +128,7 @@ pub fn render(
 
 /// The HTML part of an email: the title and the body's paragraphs, every value escaped.
 pub fn email_html(title: &str, body: &str, locale: &str) -> Result<String, TemplateError> {
-    let paragraphs: Vec<Value> =
-        body.split("\n\n").map(str::trim).filter(|p| !p.is_empty()).map(Value::from).collect();
+    let paragraphs: Vec<Value> = body.split("\n\n").map(str::trim).filter(|p| !p.is_empty()).map(Value::from).collect();
     let mut context: BTreeMap<String, Value> = BTreeMap::new();
     context.insert("title".into(), Value::from(title));
     context.insert("locale".into(), Value::from(locale));
@@ -163,7 +165,8 @@ mod tests {
     fn every_type_renders_a_title_and_a_body() {
         let student = contact("Sam", "UTC");
         let tutor = contact("Tia", "Europe/Berlin");
-        let people: HashMap<UserId, Contact> = [(student.user_id, student.clone()), (tutor.user_id, tutor.clone())].into();
+        let people: HashMap<UserId, Contact> =
+            [(student.user_id, student.clone()), (tutor.user_id, tutor.clone())].into();
         let at = "2030-01-02T15:00:00Z".parse().expect("time");
         let vars: Vars = vec![
             ("role", Var::Text("STUDENT".into())),
@@ -198,10 +201,11 @@ mod tests {
 
     #[test]
     fn unknown_people_get_a_fallback_and_money_reads_naturally() {
-        let vars: Vars = vec![("sender", Var::User { id: UserId::new(), fallback: "someone" }), ("count", Var::Int(1)), (
-            "preview",
-            Var::Text("hi".into()),
-        )];
+        let vars: Vars = vec![
+            ("sender", Var::User { id: UserId::new(), fallback: "someone" }),
+            ("count", Var::Int(1)),
+            ("preview", Var::Text("hi".into())),
+        ];
         let (title, body) = render(Kind::NewMessage, &vars, None, &HashMap::new()).expect("renders");
         assert_eq!(title, "New message from someone");
         assert!(body.starts_with("Hi there,"));
@@ -212,7 +216,10 @@ mod tests {
     fn email_html_escapes_what_users_wrote() {
         let html = email_html("New message from <b>Eve</b>", "Hi,\n\n<script>alert(1)</script> & more", "en")
             .expect("renders");
-        assert!(html.contains("<h1 style=\"font-size: 1.3em\">New message from &lt;b&gt;Eve&lt;&#x2f;b&gt;</h1>"), "{html}");
+        assert!(
+            html.contains("<h1 style=\"font-size: 1.3em\">New message from &lt;b&gt;Eve&lt;&#x2f;b&gt;</h1>"),
+            "{html}"
+        );
         assert!(html.contains("<p>&lt;script&gt;alert(1)&lt;&#x2f;script&gt; &amp; more</p>"), "{html}");
         assert!(!html.contains("<script>"));
     }

@@ -15,15 +15,17 @@ use crate::smtp::SmtpSink;
 const PREFS: &str = "mutation($i: [NotificationPreferenceInput!]!, $p: String) { updateNotificationPreferences(input: $i, phoneNumber: $p) { phoneNumber } }";
 
 async fn register_device(stack: &Stack, user: &User, token: &str) {
-    let body =
-        stack.gql("mutation($t: String!) { registerPushDevice(token: $t) }", json!({ "t": token }), Some(&user.token)).await;
+    let body = stack
+        .gql("mutation($t: String!) { registerPushDevice(token: $t) }", json!({ "t": token }), Some(&user.token))
+        .await;
     assert_eq!(body["data"]["registerPushDevice"], true, "{body}");
 }
 
 #[tokio::test]
 async fn email_goes_to_the_smtp_server_and_a_refused_address_fails_for_good() {
     let (sink, addr) = SmtpSink::start().await;
-    let stack = spawn_with(&[("SMTP_URL", &format!("smtp://{addr}")), ("MAIL_FROM", "EduStream <hello@edustream.test>")]).await;
+    let stack =
+        spawn_with(&[("SMTP_URL", &format!("smtp://{addr}")), ("MAIL_FROM", "EduStream <hello@edustream.test>")]).await;
     let user = stack.user("STUDENT", "Eve").await;
     let list = stack.wait_settled(&user).await;
     let email = list.iter().find(|n| n.channel == Channel::Email).expect("a welcome email");
@@ -62,10 +64,12 @@ async fn email_goes_to_the_smtp_server_and_a_refused_address_fails_for_good() {
     })
     .await;
     stack.deliver(&paid(&user)).await;
-    let list = stack.wait_history(&user, "the refused email", |l| {
-        l.iter().any(|n| n.kind == Kind::PaymentReceived && n.channel == Channel::Email && n.status == Status::Failed)
-    })
-    .await;
+    let list = stack
+        .wait_history(&user, "the refused email", |l| {
+            l.iter()
+                .any(|n| n.kind == Kind::PaymentReceived && n.channel == Channel::Email && n.status == Status::Failed)
+        })
+        .await;
     let refused = list.iter().find(|n| n.kind == Kind::PaymentReceived && n.channel == Channel::Email).expect("email");
     assert_eq!(refused.attempts, 1, "a permanent failure is not retried");
     let event = stack.events.wait_for("notification.NotificationFailed", &refused.id.to_string()).await;
@@ -82,7 +86,8 @@ async fn push_is_retried_after_a_5xx_and_sms_fails_on_a_4xx() {
             .await;
     let user = stack.user("STUDENT", "Pat").await;
     register_device(&stack, &user, "device-token-0001").await;
-    let prefs = json!({ "i": [{ "type": "PAYMENT_RECEIVED", "channel": "SMS", "enabled": true }], "p": "+4915112345678" });
+    let prefs =
+        json!({ "i": [{ "type": "PAYMENT_RECEIVED", "channel": "SMS", "enabled": true }], "p": "+4915112345678" });
     let body = stack.gql(PREFS, prefs, Some(&user.token)).await;
     assert_eq!(body["data"]["updateNotificationPreferences"]["phoneNumber"], "+4915112345678", "{body}");
 
@@ -110,7 +115,10 @@ async fn push_is_retried_after_a_5xx_and_sms_fails_on_a_4xx() {
     let done = stack.history(&user).await.into_iter().find(|n| n.id == push_n.id).expect("push");
     assert_eq!((done.status, done.attempts), (Status::Sent, 2));
     let log = stack.service.log(&[push_n.id]).await.expect("log");
-    assert_eq!(log.iter().map(|a| (a.attempt, a.outcome)).collect::<Vec<_>>(), vec![(1, Outcome::Retry), (2, Outcome::Sent)]);
+    assert_eq!(
+        log.iter().map(|a| (a.attempt, a.outcome)).collect::<Vec<_>>(),
+        vec![(1, Outcome::Retry), (2, Outcome::Sent)]
+    );
     assert!(log[0].error.as_deref().is_some_and(|e| e.contains("500")), "{log:?}");
     let sent = stack.events.wait_for("notification.NotificationSent", &push_n.id.to_string()).await;
     assert_eq!(sent.payload["attempts"], 2);
@@ -125,7 +133,8 @@ async fn push_is_retried_after_a_5xx_and_sms_fails_on_a_4xx() {
 async fn a_delivery_that_keeps_failing_gives_up_after_the_last_attempt() {
     let (_push, push_url) = Provider::start(&[503]).await;
     let stack =
-        spawn_with(&[("PUSH_PROVIDER_URL", &push_url), ("NOTIFY_RETRY_BASE", "1h"), ("NOTIFY_MAX_ATTEMPTS", "2")]).await;
+        spawn_with(&[("PUSH_PROVIDER_URL", &push_url), ("NOTIFY_RETRY_BASE", "1h"), ("NOTIFY_MAX_ATTEMPTS", "2")])
+            .await;
     let user = stack.user("STUDENT", "Kai").await;
     register_device(&stack, &user, "device-token-0002").await;
     stack.deliver(&paid(&user)).await;

@@ -38,7 +38,10 @@ async fn registering_sends_a_welcome_in_the_app_and_by_email_written_as_a_file()
     assert!(list.iter().all(|n| n.status == Status::Sent && n.title == "Welcome to EduStream, Ada!"), "{list:?}");
     for n in &list {
         let sent = stack.events.wait_for("notification.NotificationSent", &n.id.to_string()).await;
-        assert_eq!((sent.payload["kind"].as_str(), sent.payload["recipientId"].as_str()), (Some("WELCOME"), Some(user.id.as_str())));
+        assert_eq!(
+            (sent.payload["kind"].as_str(), sent.payload["recipientId"].as_str()),
+            (Some("WELCOME"), Some(user.id.as_str()))
+        );
     }
     let contact = stack.service.store().contacts(&[user_id(&user)]).await.expect("store").remove(&user_id(&user));
     let email = contact.expect("known").email;
@@ -131,7 +134,9 @@ async fn payment_review_and_verification_events_reach_the_right_user() {
     let refund = stack.wait_kind(&student, Kind::RefundIssued, 2).await;
     assert!(refund[0].body.contains("We refunded 10.00 EUR") && refund[0].body.contains("30.00 EUR refunded in all"));
 
-    stack.deliver(&TutorVerified { tutor_id: profile.clone(), user_id: tutor.id.clone(), verified_by: "admin".into() }).await;
+    stack
+        .deliver(&TutorVerified { tutor_id: profile.clone(), user_id: tutor.id.clone(), verified_by: "admin".into() })
+        .await;
     stack.wait_kind(&tutor, Kind::TutorVerified, 2).await;
     let state = ReviewStateFields {
         tutor_id: profile,

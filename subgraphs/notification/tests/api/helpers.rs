@@ -48,9 +48,10 @@ pub async fn spawn_with(settings: &[(&str, &str)]) -> Stack {
         }
         None => Fanout::in_process(),
     };
-    let app = notification::build(&config, graph.shared.clone(), fanout.clone(), graph.verifier.clone(), &graph.shutdown)
-        .await
-        .expect("notification builds");
+    let app =
+        notification::build(&config, graph.shared.clone(), fanout.clone(), graph.verifier.clone(), &graph.shutdown)
+            .await
+            .expect("notification builds");
     let service = app.service.clone();
     let (listener, addr) = testkit::listen().await;
     tokio::spawn(app.serve(listener, graph.shutdown.clone(), Duration::from_secs(1)));
@@ -116,7 +117,12 @@ impl Stack {
     }
 
     /// Waits until `user`'s notifications satisfy `done`.
-    pub async fn wait_history(&self, user: &User, what: &str, done: impl Fn(&[Notification]) -> bool) -> Vec<Notification> {
+    pub async fn wait_history(
+        &self,
+        user: &User,
+        what: &str,
+        done: impl Fn(&[Notification]) -> bool,
+    ) -> Vec<Notification> {
         eventually(what, || async {
             let list = self.history(user).await;
             done(&list).then_some(list)
@@ -127,7 +133,9 @@ impl Stack {
     /// `user`'s notifications of `kind`, once there are `n` of them.
     pub async fn wait_kind(&self, user: &User, kind: Kind, n: usize) -> Vec<Notification> {
         let list = self
-            .wait_history(user, &format!("{n} {kind:?} notifications"), |l| l.iter().filter(|x| x.kind == kind).count() >= n)
+            .wait_history(user, &format!("{n} {kind:?} notifications"), |l| {
+                l.iter().filter(|x| x.kind == kind).count() >= n
+            })
             .await;
         list.into_iter().filter(|x| x.kind == kind).collect()
     }

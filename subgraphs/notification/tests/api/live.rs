@@ -61,11 +61,18 @@ async fn new_in_app_notifications_arrive_live_to_their_recipient_only() {
     let message = received.expect("a live notification");
     assert_eq!(message["type"], "next", "{message}");
     let node = &message["payload"]["data"]["notificationAdded"];
-    assert_eq!((node["type"].as_str(), node["channel"].as_str()), (Some("PAYMENT_RECEIVED"), Some("IN_APP")), "{message}");
+    assert_eq!(
+        (node["type"].as_str(), node["channel"].as_str()),
+        (Some("PAYMENT_RECEIVED"), Some("IN_APP")),
+        "{message}"
+    );
     assert_eq!((node["status"].as_str(), node["recipient"]["id"].as_str()), (Some("SENT"), Some(me.id.as_str())));
     let id = node["id"].as_str().expect("id");
     let mine = stack.history(&me).await;
-    assert!(mine.iter().any(|n| n.id.to_string() == id && n.channel == Channel::InApp), "a stored notification of mine");
+    assert!(
+        mine.iter().any(|n| n.id.to_string() == id && n.channel == Channel::InApp),
+        "a stored notification of mine"
+    );
 }
 
 #[tokio::test]

@@ -56,7 +56,11 @@ async fn an_unread_message_is_notified_after_the_delay_and_a_read_one_is_not() {
     wait_pending(&stack, &unread, vec![message]).await;
     wait_pending(&stack, &reader, vec![]).await;
 
-    assert_eq!(stack.service.send_due_messages(Utc::now() + Duration::seconds(30)).await.expect("runs"), 0, "not due yet");
+    assert_eq!(
+        stack.service.send_due_messages(Utc::now() + Duration::seconds(30)).await.expect("runs"),
+        0,
+        "not due yet"
+    );
     let stored = stack.service.send_due_messages(Utc::now() + Duration::seconds(61)).await.expect("runs");
     assert_eq!(stored, 2, "in the app and by email");
     let list = stack.wait_kind(&unread, Kind::NewMessage, 2).await;
