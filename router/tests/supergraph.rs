@@ -13,6 +13,7 @@ fn the_committed_supergraph_is_composed_from_the_current_subgraphs() {
         ("payment", 8006),
         ("review", 8007),
         ("messaging", 8004),
+        ("notification", 8005),
     ]
     .into_iter()
     .map(|(name, port)| SubgraphSdl {

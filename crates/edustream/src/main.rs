@@ -113,6 +113,7 @@ enum Context {
     Payment,
     Review,
     Messaging,
+    Notification,
 }
 
 #[tokio::main]
@@ -149,6 +150,15 @@ async fn main() -> anyhow::Result<()> {
             let config = messaging::MessagingConfig::from_env(&Env::process())?;
             let _telemetry = platform::telemetry::init_tracing(&config.common);
             messaging::run(config, Shutdown::on_signals()).await
+        }
+        Command::Subgraph { name: Context::Notification } => {
+            let config = notification::NotificationConfig::from_env(&Env::process())?;
+            let _telemetry = platform::telemetry::init_tracing(&config.common);
+            notification::run(config, Shutdown::on_signals()).await
+        }
+        Command::Schema { name: Context::Notification } => {
+            print!("{}", notification::schema::sdl());
+            Ok(())
         }
         Command::Schema { name: Context::Messaging } => {
             print!("{}", messaging::schema::sdl());
@@ -231,6 +241,11 @@ fn built_in_subgraphs() -> Vec<router::compose::SubgraphSdl> {
             name: "messaging".into(),
             url: format!("http://127.0.0.1:{}/graphql", messaging::config::DEFAULT_PORT),
             sdl: messaging::schema::sdl(),
+        },
+        router::compose::SubgraphSdl {
+            name: "notification".into(),
+            url: format!("http://127.0.0.1:{}/graphql", notification::config::DEFAULT_PORT),
+            sdl: notification::schema::sdl(),
         },
     ]
 }
@@ -370,6 +385,27 @@ async fn dev(data_dir: &str, host: &str) -> anyhow::Result<()> {
     let messaging_task =
         tokio::spawn(messaging.serve(listener, shutdown.clone(), messaging_config.common.shutdown_grace));
 
+    // Email goes to .eml files under the data directory unless SMTP_URL names a server.
+    let notification_env = env
+        .clone()
+        .with("DATABASE_URL", format!("sqlite:{data_dir}/notification.db"))
+        .with("LISTEN_ADDR", format!("{host}:{}", notification::config::DEFAULT_PORT));
+    let notification_env = match notification_env.get("MAIL_DIR") {
+        Some(_) => notification_env,
+        None => notification_env.with("MAIL_DIR", format!("{data_dir}/mail")),
+    };
+    let notification_config = notification::NotificationConfig::from_env(&notification_env)?;
+    let notification_addr = notification_config.common.listen_addr;
+    let listener = tokio::net::TcpListener::bind(notification_addr)
+        .await
+        .with_context(|| format!("binding {notification_addr}"))?;
+    let notification_fanout = platform::live::Fanout::in_process();
+    let notification =
+        notification::build(&notification_config, bus.clone(), notification_fanout, verifier.clone(), &shutdown)
+            .await?;
+    let notification_task =
+        tokio::spawn(notification.serve(listener, shutdown.clone(), notification_config.common.shutdown_grace));
+
     // The router, in front of the subgraphs, with the committed supergraph pointed at them.
     let supergraph = router::Supergraph::parse(SUPERGRAPH).context("the committed supergraph.graphql")?;
     // Development: subgraph messages and introspection (for GraphiQL and codegen) are on.
@@ -381,6 +417,7 @@ async fn dev(data_dir: &str, host: &str) -> anyhow::Result<()> {
     router_config.subgraph_urls.insert("payment".into(), format!("http://{payment_addr}/graphql"));
     router_config.subgraph_urls.insert("review".into(), format!("http://{review_addr}/graphql"));
     router_config.subgraph_urls.insert("messaging".into(), format!("http://{messaging_addr}/graphql"));
+    router_config.subgraph_urls.insert("notification".into(), format!("http://{notification_addr}/graphql"));
     // Our subgraphs speak cleartext HTTP/2: one multiplexed connection each.
     router_config.subgraph_defaults.protocol = router::config::Protocol::Http2;
     // Tokens are checked at the edge too, against identity's JWKS (a bad one never reaches a subgraph).
@@ -405,7 +442,9 @@ async fn dev(data_dir: &str, host: &str) -> anyhow::Result<()> {
     println!("  booking   http://{booking_addr}/graphql");
     println!("  payment   http://{payment_addr}/graphql   webhooks http://{payment_addr}/webhooks/provider");
     println!("  review    http://{review_addr}/graphql");
-    println!("  messaging http://{messaging_addr}/graphql   (subscriptions over WebSocket at the router)");
+    println!("  messaging http://{messaging_addr}/graphql");
+    println!("  notification http://{notification_addr}/graphql   email as .eml files under {data_dir}/mail/");
+    println!("Subscriptions: ws://{router_addr}/graphql (graphql-transport-ws) or SSE (Accept: text/event-stream).");
     println!("Press Ctrl-C to stop.");
 
     router_task.await.context("router task")?.context("router server")?;
@@ -415,5 +454,6 @@ async fn dev(data_dir: &str, host: &str) -> anyhow::Result<()> {
     payment_task.await.context("payment task")??;
     review_task.await.context("review task")??;
     messaging_task.await.context("messaging task")??;
+    notification_task.await.context("notification task")??;
     Ok(())
 }

@@ -423,7 +423,7 @@ impl Mutation {
 
 pub struct SubscriptionRoot;
 
-#[Subscription]
+#[Subscription(name = "Subscription")]
 impl SubscriptionRoot {
     /// The caller's new in-app notifications as they are stored, from any replica (the token
     /// comes in `connection_init`). Missed ones (while disconnected) are in `notifications`.
