@@ -1,7 +1,8 @@
 //! Real time through the router, end to end: a student and a tutor chat over the router's
-//! WebSocket and SSE endpoints with the real identity and messaging services (on RabbitMQ when
-//! `AMQP_URL` names a broker): messages, typing, read receipts, edits and deletions arrive live,
-//! each completed with the participants' names from identity.
+//! WebSocket and SSE endpoints with the real identity, messaging and notification services (on
+//! RabbitMQ when `AMQP_URL` names a broker): messages, typing, read receipts, edits and deletions
+//! arrive live, each completed with the participants' names from identity, and a message left
+//! unread becomes a notification pushed to the recipient.
 
 mod support;
 
@@ -19,7 +20,17 @@ struct Realtime {
     graph: testkit::Graph,
     router: SocketAddr,
     messaging_fanout: Arc<Fanout>,
+    notification_fanout: Arc<Fanout>,
     client: reqwest::Client,
+    _mail: tempfile::TempDir,
+}
+
+/// The live fan-out of a context: through a namespaced RabbitMQ exchange on the broker pass.
+fn fanout(graph: &testkit::Graph, name: &str) -> Arc<Fanout> {
+    match testkit::broker_url() {
+        Some(url) => Fanout::rabbit(&url, &format!("t{}.{name}.live", uuid::Uuid::now_v7().simple()), &graph.shutdown),
+        None => Fanout::in_process(),
+    }
 }
 
 async fn start() -> Realtime {
@@ -44,6 +55,28 @@ async fn start() -> Realtime {
     let (listener, messaging_addr) = testkit::listen().await;
     tokio::spawn(messaging.serve(listener, graph.shutdown.clone(), Duration::from_secs(1)));
 
+    // Notification: a message still unread is notified at once (no delay), emails go to files.
+    let mail = tempfile::tempdir().expect("temp dir");
+    let notification_fanout = fanout(&graph, "notification");
+    let env = graph
+        .env_for("notification")
+        .await
+        .with("NEW_MESSAGE_NOTIFY_DELAY", "0s")
+        .with("NOTIFY_DISPATCH_INTERVAL", "50ms")
+        .with("MAIL_DIR", mail.path().display().to_string());
+    let config = notification::NotificationConfig::from_env(&env).expect("config");
+    let notification = notification::build(
+        &config,
+        graph.shared.clone(),
+        notification_fanout.clone(),
+        graph.verifier.clone(),
+        &graph.shutdown,
+    )
+    .await
+    .expect("notification builds");
+    let (listener, notification_addr) = testkit::listen().await;
+    tokio::spawn(notification.serve(listener, graph.shutdown.clone(), Duration::from_secs(1)));
+
     let subgraph = |name: &str, addr: SocketAddr, sdl: String| SubgraphSdl {
         name: name.into(),
         url: format!("http://{addr}/graphql"),
@@ -52,6 +85,7 @@ async fn start() -> Realtime {
     let supergraph = compose(&[
         subgraph("identity", graph.identity, identity::schema::sdl()),
         subgraph("messaging", messaging_addr, messaging::schema::sdl()),
+        subgraph("notification", notification_addr, notification::schema::sdl()),
     ])
     .expect("composes");
     // Tokens are checked at the router (against identity's JWKS) and again by the subgraphs.
@@ -66,7 +100,14 @@ async fn start() -> Realtime {
     let (listener, router_addr) = testkit::listen().await;
     let stop = graph.shutdown.clone();
     tokio::spawn(router::serve(router, listener, async move { stop.wait().await }));
-    Realtime { graph, router: router_addr, messaging_fanout, client: reqwest::Client::new() }
+    Realtime {
+        graph,
+        router: router_addr,
+        messaging_fanout,
+        notification_fanout,
+        client: reqwest::Client::new(),
+        _mail: mail,
+    }
 }
 
 impl Realtime {
@@ -90,14 +131,7 @@ impl Realtime {
 
     /// Waits (bounded) until messaging has `n` live subscribers on the conversation.
     async fn until_listening(&self, conversation: &str, n: usize) {
-        let topic = format!("conversation:{conversation}");
-        for _ in 0..400 {
-            if self.messaging_fanout.listeners(&topic) == n {
-                return;
-            }
-            tokio::time::sleep(Duration::from_millis(10)).await;
-        }
-        panic!("expected {n} subscribers on {topic}, found {}", self.messaging_fanout.listeners(&topic));
+        until(&self.messaging_fanout, &format!("conversation:{conversation}"), n).await;
     }
 
     /// Starts the pair's conversation (messaging learns about users from identity's events).
@@ -112,6 +146,17 @@ impl Realtime {
         }
         panic!("the conversation could not be started");
     }
+}
+
+/// Waits (bounded) until `fanout` has `n` subscribers on `topic`.
+async fn until(fanout: &Fanout, topic: &str, n: usize) {
+    for _ in 0..400 {
+        if fanout.listeners(topic) == n {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    panic!("expected {n} subscribers on {topic}, found {}", fanout.listeners(topic));
 }
 
 /// An SSE response read event by event.
@@ -247,4 +292,46 @@ async fn someone_outside_the_conversation_cannot_listen_in() {
     // Over SSE too; and without a token the router's edge lets the subgraph decide.
     let mut eve_sse = EventStream::open(rt.router, &eve.token, ADDED, json!({ "c": conversation })).await;
     assert_eq!(eve_sse.next().await["errors"][0]["extensions"]["code"], "NOT_FOUND");
+}
+
+const NOTIFIED: &str = "subscription { notificationAdded { type channel title body recipient { id } } }";
+
+#[tokio::test]
+async fn a_message_left_unread_is_pushed_to_the_recipient_as_a_notification_over_both_transports() {
+    let rt = start().await;
+    let ann = rt.graph.register("STUDENT", "Ann").await;
+    let tom = rt.graph.register("TUTOR", "Tom").await;
+    let conversation = rt.start_conversation(&ann.token, &tom.id).await;
+
+    let mut tom_ws = rt.ws(&tom.token).await;
+    tom_ws.subscribe("notes", NOTIFIED, json!({})).await;
+    let mut ann_sse = EventStream::open(rt.router, &ann.token, NOTIFIED, json!({})).await;
+    until(&rt.notification_fanout, &format!("user:{}", tom.id), 1).await;
+    until(&rt.notification_fanout, &format!("user:{}", ann.id), 1).await;
+
+    let send = "mutation($c: ID!, $t: String!) { sendMessage(conversationId: $c, content: $t) { id } }";
+    let sent = rt.post(&ann.token, send, json!({ "c": conversation, "t": "Can we move Tuesday's lesson?" })).await;
+    assert!(sent["data"]["sendMessage"]["id"].is_string(), "{sent}");
+    let note = tom_ws.receive().await;
+    assert_eq!(note["id"], "notes", "{note}");
+    let added = &note["payload"]["data"]["notificationAdded"];
+    assert_eq!((added["type"].as_str(), added["channel"].as_str()), (Some("NEW_MESSAGE"), Some("IN_APP")), "{note}");
+    assert_eq!(added["recipient"]["id"], tom.id.as_str());
+    assert!(added["body"].as_str().is_some_and(|b| b.contains("Can we move")), "{note}");
+
+    let reply = rt.post(&tom.token, send, json!({ "c": conversation, "t": "Sure, Wednesday?" })).await;
+    assert!(reply["data"]["sendMessage"]["id"].is_string(), "{reply}");
+    let pushed = ann_sse.next().await;
+    assert_eq!(pushed["data"]["notificationAdded"]["type"], "NEW_MESSAGE", "{pushed}");
+    assert_eq!(pushed["data"]["notificationAdded"]["recipient"]["id"], ann.id.as_str());
+
+    // Stored as well: Tom's list through the router holds it, unread.
+    let list = rt.post(&tom.token, "{ notifications(unreadOnly: true) { edges { node { type } } } }", json!({})).await;
+    let types: Vec<&str> = list["data"]["notifications"]["edges"]
+        .as_array()
+        .expect("edges")
+        .iter()
+        .filter_map(|e| e["node"]["type"].as_str())
+        .collect();
+    assert!(types.contains(&"NEW_MESSAGE"), "{list}");
 }
