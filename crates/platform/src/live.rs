@@ -11,10 +11,17 @@
 //! - RabbitMQ ([`Fanout::rabbit`]): a fanout exchange `<name>`; every replica binds an
 //!   exclusive, auto-deleted queue of its own to it and re-broadcasts what arrives to its local
 //!   subscribers. Publishing goes to the exchange only, so a replica's own subscribers get the
-//!   message the same way (and in the same order) as everyone else's. The connection is
+//!   message the same way (and in the same order) as everyone else's. The connections are
 //!   re-established with backoff after a broker restart.
+//!
+//! Publishing never waits for the broker: [`Fanout::publish`] queues the message for a
+//! background publisher (bounded; a full queue drops the message and says so), which gives each
+//! message at most [`PUBLISH_TIMEOUT`] and, after a failure, drops messages until its back-off
+//! has passed. A broker that blocks publishers (memory or disk alarm) or is down therefore never
+//! holds a mutation or a consumer that publishes after its commit.
 
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -26,13 +33,21 @@ use lapin::types::FieldTable;
 use lapin::{BasicProperties, Channel, Connection, ConnectionProperties, ExchangeKind};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
-use tokio::sync::broadcast;
+use tokio::sync::{broadcast, mpsc};
 
 use crate::bus::BusError;
 use crate::shutdown::Shutdown;
 
-/// How many live messages of one topic a slow subscriber may fall behind before it skips ahead.
-const TOPIC_CAPACITY: usize = 256;
+/// How many live messages of one topic a slow subscriber may fall behind before it skips ahead
+/// (allocated per topic up front).
+const TOPIC_CAPACITY: usize = 64;
+/// Live messages waiting for the RabbitMQ publisher; more are dropped.
+const PUBLISH_QUEUE: usize = 4096;
+/// The longest one live message may take to reach the broker.
+pub const PUBLISH_TIMEOUT: Duration = Duration::from_secs(1);
+/// Forget topics without subscribers every this many subscriptions (memory stays bounded by
+/// the topics someone listens to, even for topics that never get a message).
+const SWEEP_EVERY: u64 = 256;
 
 /// One live message: its topic and a JSON payload the publishing context defines.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -49,22 +64,29 @@ pub struct Fanout {
 
 enum Transport {
     InProcess,
-    Rabbit { exchange: String, url: String, publisher: Box<tokio::sync::Mutex<Option<(Connection, Channel)>>> },
+    /// The queue of the background publisher.
+    Rabbit(mpsc::Sender<Vec<u8>>),
 }
 
 /// The local subscribers, by topic.
 #[derive(Default)]
-struct Topics(Mutex<HashMap<String, broadcast::Sender<Arc<LiveMessage>>>>);
+struct Topics {
+    by_topic: Mutex<HashMap<String, broadcast::Sender<Arc<LiveMessage>>>>,
+    subscriptions: AtomicU64,
+}
 
 impl Topics {
     fn subscribe(&self, topic: &str) -> broadcast::Receiver<Arc<LiveMessage>> {
-        let mut topics = self.0.lock().expect("not poisoned");
+        let mut topics = self.by_topic.lock().expect("not poisoned");
+        if self.subscriptions.fetch_add(1, Ordering::Relaxed) % SWEEP_EVERY == SWEEP_EVERY - 1 {
+            topics.retain(|_, sender| sender.receiver_count() > 0);
+        }
         topics.entry(topic.to_owned()).or_insert_with(|| broadcast::channel(TOPIC_CAPACITY).0).subscribe()
     }
 
     /// Hands `message` to the topic's local subscribers; forgets topics nobody listens to.
     fn deliver(&self, message: LiveMessage) {
-        let mut topics = self.0.lock().expect("not poisoned");
+        let mut topics = self.by_topic.lock().expect("not poisoned");
         let Some(sender) = topics.get(&message.topic) else { return };
         if sender.receiver_count() == 0 {
             topics.remove(&message.topic);
@@ -82,14 +104,9 @@ impl Fanout {
 
     /// Fan-out through the RabbitMQ fanout exchange `exchange`, consumed until `shutdown`.
     pub fn rabbit(url: &str, exchange: &str, shutdown: &Shutdown) -> Arc<Self> {
-        let fanout = Arc::new(Self {
-            topics: Arc::default(),
-            transport: Transport::Rabbit {
-                exchange: exchange.to_owned(),
-                url: url.to_owned(),
-                publisher: Box::default(),
-            },
-        });
+        let (queue, queued) = mpsc::channel(PUBLISH_QUEUE);
+        let fanout = Arc::new(Self { topics: Arc::default(), transport: Transport::Rabbit(queue) });
+        tokio::spawn(publish_loop(url.to_owned(), exchange.to_owned(), queued, shutdown.clone()));
         tokio::spawn(consume(url.to_owned(), exchange.to_owned(), fanout.topics.clone(), shutdown.clone()));
         fanout
     }
@@ -107,11 +124,12 @@ impl Fanout {
 
     /// How many subscribers of `topic` this replica has (metrics, readiness in tests).
     pub fn listeners(&self, topic: &str) -> usize {
-        self.topics.0.lock().expect("not poisoned").get(topic).map_or(0, broadcast::Sender::receiver_count)
+        self.topics.by_topic.lock().expect("not poisoned").get(topic).map_or(0, broadcast::Sender::receiver_count)
     }
 
-    /// Sends `payload` to the subscribers of `topic` on every replica. An error means the
-    /// broker could not be reached: the live message is lost (nothing durable depends on it).
+    /// Sends `payload` to the subscribers of `topic` on every replica, without waiting for the
+    /// broker: `Ok` means queued for the publisher. An error means it was dropped (the queue is
+    /// full or the publisher stopped); nothing durable depends on a live message.
     pub async fn publish(&self, topic: &str, payload: Value) -> Result<(), BusError> {
         let message = LiveMessage { topic: topic.to_owned(), payload };
         match &self.transport {
@@ -119,14 +137,56 @@ impl Fanout {
                 self.topics.deliver(message);
                 Ok(())
             }
-            Transport::Rabbit { exchange, url, publisher } => {
+            Transport::Rabbit(queue) => {
                 let body = serde_json::to_vec(&message).expect("a live message serialises");
-                let mut guard = publisher.lock().await;
-                let result = publish_rabbit(&mut guard, url, exchange, &body).await;
-                if result.is_err() {
-                    *guard = None;
+                queue.try_send(body).map_err(|error| {
+                    let reason = match error {
+                        mpsc::error::TrySendError::Full(_) => "the live publisher's queue is full",
+                        mpsc::error::TrySendError::Closed(_) => "the live publisher has stopped",
+                    };
+                    BusError::Unavailable(reason.into())
+                })
+            }
+        }
+    }
+}
+
+/// Publishes what is queued until shutdown: each message gets [`PUBLISH_TIMEOUT`]; after a
+/// failure the connection is dropped and messages are discarded (counted, logged once) until the
+/// back-off has passed, so a dead or blocking broker costs a queue slot, never a caller's time.
+async fn publish_loop(url: String, exchange: String, mut queued: mpsc::Receiver<Vec<u8>>, shutdown: Shutdown) {
+    let mut publisher: Option<(Connection, Channel)> = None;
+    let mut backoff = Duration::from_millis(100);
+    let mut paused_until: Option<tokio::time::Instant> = None;
+    let mut dropped = 0u64;
+    loop {
+        let body = tokio::select! {
+            _ = shutdown.wait() => return,
+            body = queued.recv() => match body {
+                Some(body) => body,
+                None => return,
+            },
+        };
+        if paused_until.is_some_and(|until| tokio::time::Instant::now() < until) {
+            dropped += 1;
+            metrics::counter!("live_messages_dropped_total", "exchange" => exchange.clone()).increment(1);
+            continue;
+        }
+        let attempt = tokio::time::timeout(PUBLISH_TIMEOUT, publish_rabbit(&mut publisher, &url, &exchange, &body));
+        match attempt.await.unwrap_or_else(|_| Err(BusError::Unavailable("publishing timed out".into()))) {
+            Ok(()) => {
+                if dropped > 0 {
+                    tracing::info!(%exchange, dropped, "live fan-out publishing again");
                 }
-                result
+                (backoff, paused_until, dropped) = (Duration::from_millis(100), None, 0);
+            }
+            Err(error) => {
+                publisher = None;
+                dropped += 1;
+                metrics::counter!("live_messages_dropped_total", "exchange" => exchange.clone()).increment(1);
+                tracing::warn!(%exchange, %error, pause_ms = backoff.as_millis() as u64, "live message dropped; pausing the publisher");
+                paused_until = Some(tokio::time::Instant::now() + backoff);
+                backoff = (backoff * 2).min(Duration::from_secs(5));
             }
         }
     }
@@ -187,10 +247,15 @@ async fn publish_rabbit(
 async fn consume(url: String, exchange: String, topics: Arc<Topics>, shutdown: Shutdown) {
     let mut backoff = Duration::from_millis(100);
     loop {
+        let started = tokio::time::Instant::now();
         let outcome = tokio::select! {
             _ = shutdown.wait() => return,
             outcome = consume_once(&url, &exchange, &topics) => outcome,
         };
+        // A connection that lived a while was healthy: the next one starts with a short pause.
+        if started.elapsed() > Duration::from_secs(30) {
+            backoff = Duration::from_millis(100);
+        }
         if let Err(error) = outcome {
             tracing::warn!(%exchange, %error, retry_in_ms = backoff.as_millis() as u64, "live fan-out disconnected");
         }
@@ -260,7 +325,37 @@ mod tests {
         let fanout = Fanout::in_process();
         drop(fanout.subscribe("gone"));
         fanout.publish("gone", json!(1)).await.expect("published");
-        assert!(fanout.topics.0.lock().expect("lock").is_empty());
+        assert!(fanout.topics.by_topic.lock().expect("lock").is_empty());
+    }
+
+    #[tokio::test]
+    async fn topics_whose_subscribers_left_are_swept_even_without_messages() {
+        let fanout = Fanout::in_process();
+        let kept = fanout.subscribe("kept");
+        for n in 0..(SWEEP_EVERY * 3) {
+            drop(fanout.subscribe(&format!("user:{n}")));
+        }
+        let topics = fanout.topics.by_topic.lock().expect("lock").len();
+        assert!(topics <= SWEEP_EVERY as usize + 1, "{topics} topics kept");
+        assert_eq!(fanout.listeners("kept"), 1);
+        drop(kept);
+    }
+
+    /// A broker that cannot be reached never holds the publisher's caller: messages are queued
+    /// and dropped by the background publisher.
+    #[tokio::test]
+    async fn publishing_does_not_wait_for_an_unreachable_broker() {
+        let shutdown = Shutdown::new();
+        // Nothing listens on port 1: every connection attempt fails.
+        let fanout = Fanout::rabbit("amqp://guest:guest@127.0.0.1:1/%2f", "t.unreachable.live", &shutdown);
+        let publishing = async {
+            for n in 0..100 {
+                fanout.publish("c1", json!({ "n": n })).await.expect("queued");
+            }
+        };
+        // A generous bound: 100 publishes that waited on the broker would take minutes.
+        tokio::time::timeout(Duration::from_secs(5), publishing).await.expect("publish never waits for the broker");
+        shutdown.trigger();
     }
 
     /// Two replicas on one broker: what one publishes, the other's subscribers receive.
