@@ -48,6 +48,7 @@ impl Stack {
             .env("RUST_LOG", "warn")
             // The bench's tutor sends far more than a person would.
             .env("MESSAGE_RATE_PER_MINUTE", "1000000")
+            .env("MESSAGE_RATE_BURST", "100000")
             .stdout(std::process::Stdio::null())
             .spawn()
             .context("starting the dev stack")?;
