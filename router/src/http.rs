@@ -524,8 +524,17 @@ async fn websocket(router: Arc<Router>, parts: &mut axum::http::request::Parts) 
         Err(response) => return response,
     };
     let Some(slot) = router.open_connection() else { return too_many_connections(&router) };
+    // Small buffers (tungstenite allocates 128 KiB to read per socket by default: most of a
+    // connection's memory); messages no larger than a request body may be.
+    let max_message = router.config().body_limit_bytes;
     let connection = crate::subscription::ws::Connection { router, headers: parts.headers.clone(), caller, slot };
-    upgrade.protocols([PROTOCOL]).on_upgrade(move |socket| connection.run(socket))
+    upgrade
+        .protocols([PROTOCOL])
+        .read_buffer_size(4 * 1024)
+        .write_buffer_size(0)
+        .max_message_size(max_message)
+        .max_frame_size(max_message)
+        .on_upgrade(move |socket| connection.run(socket))
 }
 
 fn too_many_connections(router: &Router) -> Response {
@@ -597,7 +606,7 @@ async fn event_stream(
         Subscribed::Single(response) if response.request_error => {
             return reply(StatusCode::BAD_REQUEST, false, &response.body);
         }
-        Subscribed::Single(response) => Results::Once(Some(response.body)),
+        Subscribed::Single(response) => Results::Once(Some(response.body.to_string().into())),
         Subscribed::Stream(stream) => Results::Stream(stream),
     };
     let events = futures_util::stream::unfold(Some((results, slot)), |state| async move {
@@ -607,7 +616,7 @@ async fn event_stream(
             Results::Stream(stream) => stream.next().await,
         };
         let event = match next {
-            Some(body) => (Event::default().event("next").data(body.to_string()), Some((results, slot))),
+            Some(body) => (Event::default().event("next").data(&*body), Some((results, slot))),
             None => (Event::default().event("complete").data(""), None),
         };
         Some((Ok::<_, std::convert::Infallible>(event.0), event.1))
@@ -617,7 +626,7 @@ async fn event_stream(
 
 /// The results an SSE response streams.
 enum Results {
-    Once(Option<Value>),
+    Once(Option<Arc<str>>),
     Stream(crate::subscription::ResponseStream),
 }
 

@@ -11,12 +11,13 @@
 pub mod upstream;
 pub mod ws;
 
-use std::sync::Arc;
+use std::collections::HashMap;
+use std::sync::{Arc, Weak};
 use std::time::Duration;
 
 use serde::Deserialize;
 use serde_json::{Value, json};
-use tokio::sync::{Semaphore, mpsc};
+use tokio::sync::{Semaphore, broadcast};
 
 use crate::execute::Forwarded;
 use crate::operation::RequestError;
@@ -88,11 +89,13 @@ fn duration<'de, D: serde::Deserializer<'de>>(deserializer: D) -> Result<Duratio
     crate::config::parse_duration(&text).map_err(serde::de::Error::custom)
 }
 
-/// The router's subscription state: the connection budget and the open upstreams.
+/// The router's subscription state: the connection budget, the open upstreams, and the client
+/// streams shared by identical client subscriptions.
 pub struct Subscriptions {
     pub settings: SubscriptionSettings,
     connections: Arc<Semaphore>,
     pub upstreams: Arc<upstream::Upstreams>,
+    streams: Arc<std::sync::Mutex<HashMap<String, Weak<Shared>>>>,
 }
 
 impl Subscriptions {
@@ -100,6 +103,7 @@ impl Subscriptions {
         Self {
             connections: Arc::new(Semaphore::new(settings.max_connections)),
             upstreams: upstream::Upstreams::new(settings.clone(), metrics),
+            streams: Arc::default(),
             settings,
         }
     }
@@ -126,21 +130,38 @@ pub enum Subscribed {
     Stream(ResponseStream),
 }
 
-/// The responses of one client subscription; dropping it ends the subscription (and the upstream
-/// one when nobody else listens).
+/// The responses of one client subscription, as JSON text; dropping it ends the subscription
+/// (and the shared execution and the upstream subscription when nobody else listens).
 pub struct ResponseStream {
-    receiver: mpsc::Receiver<Value>,
-    task: tokio::task::JoinHandle<()>,
+    events: broadcast::Receiver<Option<Arc<str>>>,
+    _shared: Arc<Shared>,
+    _active: Active,
 }
 
 impl ResponseStream {
     /// The next response, or `None` once the subscription has ended.
-    pub async fn next(&mut self) -> Option<Value> {
-        self.receiver.recv().await
+    pub async fn next(&mut self) -> Option<Arc<str>> {
+        loop {
+            match self.events.recv().await {
+                Ok(Some(response)) => return Some(response),
+                Ok(None) | Err(broadcast::error::RecvError::Closed) => return None,
+                Err(broadcast::error::RecvError::Lagged(skipped)) => {
+                    tracing::warn!(skipped, "a slow subscriber skipped events");
+                }
+            }
+        }
     }
 }
 
-impl Drop for ResponseStream {
+/// One execution of a subscription's plan per upstream event, shared by every client
+/// subscription with the same operation, variables and forwarded headers (so the same answer);
+/// its task stops when the last of them is dropped. `None` on the channel ends the stream.
+struct Shared {
+    events: broadcast::Sender<Option<Arc<str>>>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl Drop for Shared {
     fn drop(&mut self) {
         self.task.abort();
     }
@@ -167,54 +188,49 @@ impl Router {
             Some([root]) => root.clone(),
             _ => return failed(RequestError::Validation("a subscription selects exactly one root field".into())),
         };
+        let headers: Vec<(String, String)> = forwarded
+            .headers
+            .iter()
+            .filter_map(|(name, value)| Some((name.as_str().to_owned(), value.to_str().ok()?.to_owned())))
+            .collect();
+        let shares = self.subscriptions.settings.dedup;
+        let key = format!(
+            "{}\u{0}{}\u{0}{}\u{0}{:?}",
+            request.query,
+            request.operation_name.as_deref().unwrap_or(""),
+            Value::Object(ready.variables.clone()),
+            headers
+        );
+        let active = Active::new(self.metrics.clone());
+        let mut streams = self.subscriptions.streams.lock().unwrap_or_else(|p| p.into_inner());
+        if shares && let Some(shared) = streams.get(&key).and_then(Weak::upgrade) {
+            let events = shared.events.subscribe();
+            return Subscribed::Stream(ResponseStream { events, _shared: shared, _active: active });
+        }
+        streams.retain(|_, shared| shared.strong_count() > 0);
         let graph = &self.supergraph.graphs[root.graph];
         let variables = crate::execute::Executor::subgraph_variables(&root, &ready.variables);
-        let key = UpstreamKey {
+        let upstream_key = UpstreamKey {
             subgraph: graph.name.clone(),
             url: graph.url.clone(),
             body: json!({ "query": root.operation, "variables": variables }).to_string(),
-            headers: forwarded
-                .headers
-                .iter()
-                .filter_map(|(name, value)| Some((name.as_str().to_owned(), value.to_str().ok()?.to_owned())))
-                .collect(),
+            headers,
         };
-        let mut feed = self.subscriptions.upstreams.listen(key, &root.operation, &variables);
-        let (sender, receiver) = mpsc::channel(16);
-        let router = self.clone();
-        self.metrics.live("subscriptions", 1.0);
-        let task = tokio::spawn(async move {
-            let _active = Active(router.metrics.clone());
-            loop {
-                let event = tokio::select! {
-                    _ = sender.closed() => return,
-                    event = feed.recv() => event,
-                };
-                let body = match event {
-                    Ok(Upstream::Next(payload)) => {
-                        let (data, errors) = router
-                            .executor
-                            .run_after_root(&router.supergraph, &root, &payload, &ready.variables, &forwarded)
-                            .await;
-                        router.metrics.subscription_event();
-                        router.finish(&ready, data, errors, false)
-                    }
-                    Ok(Upstream::Complete) | Err(tokio::sync::broadcast::error::RecvError::Closed) => return,
-                    Ok(Upstream::Failed(errors)) => {
-                        let _ = sender.send(json!({ "data": null, "errors": *errors })).await;
-                        return;
-                    }
-                    Err(tokio::sync::broadcast::error::RecvError::Lagged(skipped)) => {
-                        tracing::warn!(skipped, "a slow subscriber skipped events");
-                        continue;
-                    }
-                };
-                if sender.send(body).await.is_err() {
-                    return;
-                }
-            }
-        });
-        Subscribed::Stream(ResponseStream { receiver, task })
+        let feed = self.subscriptions.upstreams.listen(upstream_key, &root.operation, &variables);
+        let (events, receiver) = broadcast::channel(self.subscriptions.settings.buffer);
+        let run = Execution {
+            router: self.clone(),
+            ready,
+            root,
+            forwarded,
+            events: events.clone(),
+            key: shares.then(|| key.clone()),
+        };
+        let shared = Arc::new(Shared { events, task: tokio::spawn(run.run(feed)) });
+        if shares {
+            streams.insert(key, Arc::downgrade(&shared));
+        }
+        Subscribed::Stream(ResponseStream { events: receiver, _shared: shared, _active: active })
     }
 
     /// The subscription state (limits, upstreams).
@@ -230,8 +246,69 @@ impl Router {
     }
 }
 
+/// The shared execution of one subscription: the rest of the plan per upstream event.
+struct Execution {
+    router: Arc<Router>,
+    ready: crate::Ready,
+    root: crate::plan::FetchNode,
+    forwarded: Forwarded,
+    events: broadcast::Sender<Option<Arc<str>>>,
+    /// Its key among the shared streams (`None`: not shared).
+    key: Option<String>,
+}
+
+impl Execution {
+    async fn run(self, mut feed: upstream::Feed) {
+        let router = &self.router;
+        loop {
+            let body = match feed.recv().await {
+                Ok(Upstream::Next(payload)) => {
+                    let (data, errors) = router
+                        .executor
+                        .run_after_root(
+                            &router.supergraph,
+                            &self.root,
+                            &payload,
+                            &self.ready.variables,
+                            &self.forwarded,
+                        )
+                        .await;
+                    router.metrics.subscription_event();
+                    router.finish(&self.ready, data, errors, false)
+                }
+                Ok(Upstream::Complete) | Err(broadcast::error::RecvError::Closed) => break,
+                Ok(Upstream::Failed(errors)) => {
+                    let _ = self.events.send(Some(json!({ "data": null, "errors": *errors }).to_string().into()));
+                    break;
+                }
+                Err(broadcast::error::RecvError::Lagged(skipped)) => {
+                    tracing::warn!(skipped, "a subscription's execution skipped upstream events");
+                    continue;
+                }
+            };
+            // No listener left: the task is being aborted.
+            let _ = self.events.send(Some(body.to_string().into()));
+        }
+        // Forget the key before the end is announced: a client arriving now starts afresh.
+        if let Some(key) = &self.key {
+            let mut streams = router.subscriptions.streams.lock().unwrap_or_else(|p| p.into_inner());
+            if streams.get(key).is_some_and(|w| w.upgrade().is_none_or(|s| s.events.same_channel(&self.events))) {
+                streams.remove(key);
+            }
+        }
+        let _ = self.events.send(None);
+    }
+}
+
 /// Counts a running client subscription in the metrics while it lives.
 struct Active(Arc<crate::telemetry::Metrics>);
+
+impl Active {
+    fn new(metrics: Arc<crate::telemetry::Metrics>) -> Self {
+        metrics.live("subscriptions", 1.0);
+        Self(metrics)
+    }
+}
 
 impl Drop for Active {
     fn drop(&mut self) {

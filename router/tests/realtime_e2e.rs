@@ -89,13 +89,15 @@ async fn start() -> Realtime {
     ])
     .expect("composes");
     // Tokens are checked at the router (against identity's JWKS) and again by the subgraphs.
-    let mut config = RouterConfig::default();
-    config.authentication = Some(router::auth::AuthSettings::new(vec![router::auth::JwksSettings {
-        url: format!("http://{}/.well-known/jwks.json", graph.identity),
-        issuer: "edustream-identity".into(),
-        audiences: vec!["edustream".into()],
-        algorithms: vec![jsonwebtoken::Algorithm::EdDSA],
-    }]));
+    let config = RouterConfig {
+        authentication: Some(router::auth::AuthSettings::new(vec![router::auth::JwksSettings {
+            url: format!("http://{}/.well-known/jwks.json", graph.identity),
+            issuer: "edustream-identity".into(),
+            audiences: vec!["edustream".into()],
+            algorithms: vec![jsonwebtoken::Algorithm::EdDSA],
+        }])),
+        ..RouterConfig::default()
+    };
     let router = Arc::new(Router::new(Supergraph::parse(&supergraph).expect("valid"), config));
     let (listener, router_addr) = testkit::listen().await;
     let stop = graph.shutdown.clone();

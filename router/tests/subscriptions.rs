@@ -122,10 +122,15 @@ impl UsersQuery {
     }
 
     #[graphql(entity)]
-    async fn find_user_by_id(&self, id: ID) -> User {
+    async fn find_user_by_id(&self, ctx: &Context<'_>, id: ID) -> User {
+        ctx.data_unchecked::<Lookups>().0.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
         User { name: format!("name of {}", id.0), id }
     }
 }
+
+/// How many users the `users` subgraph resolved as entities.
+#[derive(Clone, Default)]
+struct Lookups(Arc<std::sync::atomic::AtomicUsize>);
 
 type UsersSchema = Schema<UsersQuery, async_graphql::EmptyMutation, async_graphql::EmptySubscription>;
 
@@ -196,6 +201,7 @@ struct Graph {
     /// What the router serves through (hot reload swaps routers in it).
     live: Arc<router::reload::Live>,
     supergraph: String,
+    lookups: Lookups,
 }
 
 async fn start(configure: impl FnOnce(&mut RouterConfig)) -> Graph {
@@ -205,8 +211,10 @@ async fn start(configure: impl FnOnce(&mut RouterConfig)) -> Graph {
         .enable_federation()
         .enable_subscription_in_federation()
         .finish();
+    let lookups = Lookups::default();
     let users_schema: UsersSchema =
         Schema::build(UsersQuery, async_graphql::EmptyMutation, async_graphql::EmptySubscription)
+            .data(lookups.clone())
             .enable_federation()
             .finish();
     let federation = || async_graphql::SDLExportOptions::new().federation();
@@ -239,7 +247,7 @@ async fn start(configure: impl FnOnce(&mut RouterConfig)) -> Graph {
     let live = router::reload::Live::new(router.clone());
     let app = live.app().into_make_service_with_connect_info::<SocketAddr>();
     tokio::spawn(async move { axum::serve(listener, app).await.expect("serves") });
-    Graph { router: addr, hub, chat_schema, chat_addr, kill_chat, router_handle: router, live, supergraph }
+    Graph { router: addr, hub, chat_schema, chat_addr, kill_chat, router_handle: router, live, supergraph, lookups }
 }
 
 impl Graph {
@@ -297,7 +305,13 @@ async fn events_arrive_with_fields_from_another_subgraph_and_the_token_is_forwar
 
 #[tokio::test]
 async fn identical_subscriptions_share_one_upstream_and_different_tokens_do_not() {
-    let graph = start(|_| {}).await;
+    // Without in-flight de-duplication towards `users`: every entity lookup the router makes
+    // reaches it, so the count below shows the plan ran once per event and token.
+    let graph = start(|config| {
+        let no_dedup = router::config::SubgraphSettings { dedup: false, ..Default::default() };
+        config.subgraphs.insert("users".into(), no_dedup);
+    })
+    .await;
     let mut ann = graph.connect().await;
     ann.init(json!({ "authorization": "Bearer ann" })).await;
     let mut ann_again = graph.connect().await;
@@ -316,6 +330,9 @@ async fn identical_subscriptions_share_one_upstream_and_different_tokens_do_not(
         assert_eq!(next["payload"]["data"]["posts"]["text"], "to all");
         assert_eq!(next["payload"]["data"]["posts"]["seenToken"], token, "nobody gets another's answer");
     }
+    // Ann's two identical subscriptions share one execution of the rest of the plan: two
+    // lookups of the author for three deliveries.
+    assert_eq!(graph.lookups.0.load(std::sync::atomic::Ordering::SeqCst), 2);
     // One of Ann's clients leaves: the shared upstream stays for the other.
     drop(ann_again);
     graph.publish("general", "still here", "u-1");

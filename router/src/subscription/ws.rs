@@ -31,6 +31,8 @@ use crate::http::Caller;
 /// What operation tasks hand to the connection.
 enum Out {
     Send(Value),
+    /// A message already serialised (results shared by many subscribers are serialised once).
+    Text(String),
     Done(String),
 }
 
@@ -71,6 +73,11 @@ impl Connection {
                 Some(message) = outgoing.recv() => match message {
                     Out::Send(value) => {
                         if sink.send(Message::Text(value.to_string().into())).await.is_err() {
+                            break None;
+                        }
+                    }
+                    Out::Text(text) => {
+                        if sink.send(Message::Text(text.into())).await.is_err() {
                             break None;
                         }
                     }
@@ -231,8 +238,11 @@ impl Connection {
                     }
                 }
                 Subscribed::Stream(mut stream) => {
+                    // `{"id":…,"type":"next","payload":<the shared, already serialised result>}`
+                    let id_json = Value::String(id.clone()).to_string();
                     while let Some(body) = stream.next().await {
-                        if send("next", Some(body)).await.is_err() {
+                        let message = format!(r#"{{"id":{id_json},"type":"next","payload":{body}}}"#);
+                        if out.send(Out::Text(message)).await.is_err() {
                             return;
                         }
                     }
