@@ -1,6 +1,8 @@
 //! The attacks of the OWASP GraphQL cheat sheet, sent over HTTP to a router with its production
 //! defaults: each is refused with its code and the subgraph never hears of it.
 
+mod support;
+
 use std::sync::Arc;
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -361,4 +363,36 @@ async fn two_router_replicas_share_one_rate_limit_through_redis() {
         statuses.push(replica.post(json!({ "query": "{ public { id } }" }), &[]).await.0);
     }
     assert_eq!(statuses, [200, 200, 200, 429, 429], "one budget of 3 across both replicas");
+}
+
+/// A WebSocket connection lives no longer than its token: at `exp` (no leeway here) the router
+/// closes it with 4403, and an expired token is refused at `connection_init`.
+#[tokio::test]
+async fn a_subscription_connection_ends_when_its_token_expires() {
+    let stack = stack(|config| {
+        if let Some(auth) = config.authentication.as_mut() {
+            auth.leeway = std::time::Duration::ZERO;
+        }
+    })
+    .await;
+    let addr: std::net::SocketAddr =
+        stack.url.trim_start_matches("http://").trim_end_matches("/graphql").parse().expect("an address");
+    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).expect("after 1970").as_secs();
+
+    let expired = stack.signer.token(|claims| {
+        claims.insert("exp".into(), json!(now - 5));
+    });
+    let mut refused = support::ws::Client::connect(addr, &["graphql-transport-ws"]).await.expect("connects");
+    refused
+        .send(json!({ "type": "connection_init", "payload": { "authorization": format!("Bearer {expired}") } }))
+        .await;
+    assert_eq!(refused.closed().await, (4403, "Forbidden: UNAUTHENTICATED".to_owned()));
+
+    let short = stack.signer.token(|claims| {
+        claims.insert("exp".into(), json!(now + 1));
+    });
+    let mut client = support::ws::Client::connect(addr, &["graphql-transport-ws"]).await.expect("connects");
+    client.init(json!({ "authorization": format!("Bearer {short}") })).await;
+    assert_eq!(client.closed().await, (4403, "Forbidden: token expired".to_owned()));
+    assert_eq!(stack.accounts.hits.load(Ordering::SeqCst), 0, "the subgraph heard nothing");
 }

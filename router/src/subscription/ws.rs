@@ -14,6 +14,10 @@
 //! | 4408 | no `connection_init` within `init_timeout` |
 //! | 4409 | `subscribe` with the `id` of a running operation |
 //! | 4429 | a second `connection_init` |
+//!
+//! With authentication configured, a connection lives no longer than its token: at the token's
+//! `exp` (plus the configured leeway) the router closes it with 4403 `Forbidden: token expired` (clients reconnect with a
+//! fresh token, as `graphql-ws` does with a `connectionParams` function).
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -58,12 +62,18 @@ impl Connection {
         tokio::pin!(init_deadline);
         let mut keepalive =
             tokio::time::interval_at(tokio::time::Instant::now() + settings.keepalive, settings.keepalive);
+        let expiry = tokio::time::sleep(std::time::Duration::MAX / 4);
+        tokio::pin!(expiry);
         let mut initialised = false;
         let mut acknowledged: Option<crate::execute::Forwarded> = None;
         let closing: Option<Close> = loop {
             tokio::select! {
                 _ = &mut init_deadline, if !initialised => {
                     break Some(Close(4408, "Connection initialisation timeout".into()));
+                }
+                _ = &mut expiry => {
+                    self.router.metrics().refused("TOKEN_EXPIRED");
+                    break Some(Close(4403, "Forbidden: token expired".into()));
                 }
                 _ = keepalive.tick() => {
                     if sink.send(Message::Ping(Default::default())).await.is_err() {
@@ -106,6 +116,12 @@ impl Connection {
                             match self.initialise(message.get("payload")).await {
                                 Ok(forwarded) => acknowledged = Some(forwarded),
                                 Err(close) => break Some(close),
+                            }
+                            // The same leeway as when the token was checked.
+                            let leeway = self.router.config().authentication.as_ref().map(|a| a.leeway).unwrap_or_default();
+                            let now = std::time::SystemTime::now();
+                            if let Some(left) = self.caller.claims.as_deref().and_then(|c| lifetime_left(c, now)) {
+                                expiry.as_mut().reset(tokio::time::Instant::now() + left + leeway);
                             }
                             if sink.send(Message::Text(json!({ "type": "connection_ack" }).to_string().into())).await.is_err() {
                                 break None;
@@ -251,5 +267,26 @@ impl Connection {
             let _ = send("complete", None).await;
             let _ = out.send(Out::Done(id.clone())).await;
         })
+    }
+}
+
+/// How long a verified token stays valid from `now` (`None` without an `exp` claim).
+fn lifetime_left(claims: &crate::auth::Claims, now: std::time::SystemTime) -> Option<std::time::Duration> {
+    let exp = claims.raw.get("exp").and_then(Value::as_u64)?;
+    let expires = std::time::UNIX_EPOCH + std::time::Duration::from_secs(exp);
+    Some(expires.duration_since(now).unwrap_or_default())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_connection_lives_as_long_as_its_token() {
+        let now = std::time::UNIX_EPOCH + std::time::Duration::from_secs(1_000);
+        let claims = |raw: Value| crate::auth::Claims::from_raw(raw.as_object().expect("an object").clone());
+        assert_eq!(lifetime_left(&claims(json!({ "exp": 1_900 })), now), Some(std::time::Duration::from_secs(900)));
+        assert_eq!(lifetime_left(&claims(json!({ "exp": 10 })), now), Some(std::time::Duration::ZERO));
+        assert_eq!(lifetime_left(&claims(json!({ "sub": "u" })), now), None);
     }
 }
