@@ -177,8 +177,13 @@ impl NotificationService {
                 r.contact.get_or_insert_with(|| c.clone());
             }
         }
-        let mut effect =
-            Effect { contact: plan.contact, tutor_user: plan.tutor_user, read: plan.read, ..Effect::default() };
+        let mut effect = Effect {
+            contact: plan.contact,
+            tutor_user: plan.tutor_user,
+            read: plan.read,
+            message_change: plan.message_change,
+            ..Effect::default()
+        };
         for intent in &plan.intents {
             let reach = reach.get(&intent.recipient).cloned().unwrap_or_default();
             notify(intent, &reach, &people, Some(event), now, &mut effect)?;
@@ -193,6 +198,7 @@ impl NotificationService {
                 conversation_id: u.conversation_id,
                 sender: u.sender,
                 preview: u.preview,
+                edited: false,
                 sent_at: u.sent_at,
                 due_at: u.sent_at + delay,
             })
@@ -247,7 +253,9 @@ impl NotificationService {
                     kind: Kind::NewMessage,
                     vars: vec![
                         ("sender", Var::User { id: latest.sender, fallback: "Someone" }),
-                        ("preview", Var::Text(latest.preview.clone())),
+                        // An edited message is notified without text: its preview is the old one.
+                        ("preview", Var::Text(if latest.edited { String::new() } else { latest.preview.clone() })),
+                        ("edited", Var::Flag(latest.edited)),
                         ("count", Var::Int(still.len() as i64)),
                     ],
                 };

@@ -5,8 +5,9 @@
 //! Tables: `notifications`, `notification_delivery_log`, `notification_preferences`,
 //! `notification_settings` (phone number), `push_devices`, the projections `contacts` (identity)
 //! and `tutor_users` (tutor profile → user), and for new-message notifications
-//! `pending_messages` (unread messages waiting for their delay) and `message_reads` (how far
-//! each participant has read each conversation).
+//! `pending_messages` (unread messages waiting for their delay), `message_reads` (how far
+//! each participant has read each conversation) and `message_changes` (tombstones of edited and
+//! deleted messages).
 
 use std::collections::HashMap;
 
@@ -49,6 +50,32 @@ pub struct ReadMark {
     pub message_id: Uuid,
 }
 
+/// What happened to a sent message.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum MessageChangeKind {
+    /// Its text changed: a notification must not show the old preview.
+    Edited,
+    /// It is gone: no notification at all.
+    Deleted,
+}
+
+impl MessageChangeKind {
+    fn as_str(self) -> &'static str {
+        match self {
+            Self::Edited => "EDITED",
+            Self::Deleted => "DELETED",
+        }
+    }
+}
+
+/// messaging's `MessageEdited` / `MessageDeleted`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct MessageChange {
+    pub message_id: Uuid,
+    pub kind: MessageChangeKind,
+    pub at: DateTime<Utc>,
+}
+
 /// Everything one consumed event changes, written in one transaction with its inbox record.
 #[derive(Debug, Clone, Default)]
 pub struct Effect {
@@ -62,6 +89,7 @@ pub struct Effect {
     /// Unread messages to notify later, unless their recipient has already read past them.
     pub pending: Vec<PendingMessage>,
     pub read: Option<ReadMark>,
+    pub message_change: Option<MessageChange>,
 }
 
 /// Builds the notifications for a group of due messages (inside the transaction that removes
@@ -150,7 +178,7 @@ const COLUMNS: &str = "id, recipient_id, kind, channel, title, body, status, att
 const CONTACT_COLUMNS: &str =
     "user_id, email, first_name, last_name, locale, time_zone, notify_email, notify_push, notify_sms";
 
-const PENDING_COLUMNS: &str = "message_id, recipient_id, conversation_id, sender_id, preview, sent_at, due_at";
+const PENDING_COLUMNS: &str = "message_id, recipient_id, conversation_id, sender_id, preview, edited, sent_at, due_at";
 
 fn corrupt(what: &str, raw: &str) -> StoreError {
     StoreError::Corrupt(format!("{what} {raw}"))
@@ -239,6 +267,7 @@ macro_rules! sql_store {
                 conversation_id: r.try_get("conversation_id")?,
                 sender: UserId::from_uuid(r.try_get("sender_id")?),
                 preview: r.try_get("preview")?,
+                edited: r.try_get("edited")?,
                 sent_at: r.try_get("sent_at")?,
                 due_at: r.try_get("due_at")?,
             })
@@ -359,12 +388,61 @@ macro_rules! sql_store {
             Ok(())
         }
 
+        /// The tombstone of `message`, if it was edited or deleted.
+        async fn message_change(conn: &mut $conn, message: Uuid) -> Result<Option<MessageChangeKind>, StoreError> {
+            let change: Option<String> = sqlx::query_scalar("SELECT change FROM message_changes WHERE message_id = $1")
+                .bind(message)
+                .fetch_optional(&mut *conn)
+                .await?;
+            match change.as_deref() {
+                None => Ok(None),
+                Some("EDITED") => Ok(Some(MessageChangeKind::Edited)),
+                Some("DELETED") => Ok(Some(MessageChangeKind::Deleted)),
+                Some(other) => Err(corrupt("message change", other)),
+            }
+        }
+
+        async fn write_message_change(conn: &mut $conn, change: &MessageChange) -> Result<(), StoreError> {
+            // A tombstone, so a MessageSent that arrives later (redelivered, or overtaken by this
+            // event) is not stored with its old text. A deletion wins over an edit.
+            let on_conflict = match change.kind {
+                MessageChangeKind::Edited => "DO NOTHING",
+                MessageChangeKind::Deleted => "DO UPDATE SET change = excluded.change, at = excluded.at",
+            };
+            let sql = format!(
+                "INSERT INTO message_changes (message_id, change, at) VALUES ($1, $2, $3) ON CONFLICT (message_id) {on_conflict}"
+            );
+            sqlx::query(sqlx::AssertSqlSafe(sql))
+                .bind(change.message_id)
+                .bind(change.kind.as_str())
+                .bind(change.at)
+                .execute(&mut *conn)
+                .await?;
+            let pending = match change.kind {
+                MessageChangeKind::Edited => sqlx::query(
+                    "UPDATE pending_messages SET preview = '', edited = $2 WHERE message_id = $1",
+                )
+                .bind(change.message_id)
+                .bind(true),
+                MessageChangeKind::Deleted => {
+                    sqlx::query("DELETE FROM pending_messages WHERE message_id = $1").bind(change.message_id)
+                }
+            };
+            pending.execute(&mut *conn).await?;
+            Ok(())
+        }
+
         async fn write_pending(conn: &mut $conn, m: &PendingMessage) -> Result<(), StoreError> {
+            let edited = match message_change(conn, m.message_id).await? {
+                Some(MessageChangeKind::Deleted) => return Ok(()),
+                Some(MessageChangeKind::Edited) => true,
+                None => m.edited,
+            };
             // A read that arrived before the message (events of one conversation may overtake
             // each other) already covers it.
             sqlx::query(
-                "INSERT INTO pending_messages (message_id, recipient_id, conversation_id, sender_id, preview, sent_at, due_at) \
-                 SELECT $1, $2, $3, $4, $5, $6, $7 WHERE NOT EXISTS (SELECT 1 FROM message_reads \
+                "INSERT INTO pending_messages (message_id, recipient_id, conversation_id, sender_id, preview, edited, \
+                 sent_at, due_at) SELECT $1, $2, $3, $4, $5, $6, $7, $8 WHERE NOT EXISTS (SELECT 1 FROM message_reads \
                  WHERE conversation_id = $3 AND reader_id = $2 AND message_id >= $1) \
                  ON CONFLICT (message_id, recipient_id) DO NOTHING",
             )
@@ -372,7 +450,8 @@ macro_rules! sql_store {
             .bind(m.recipient.as_uuid())
             .bind(m.conversation_id)
             .bind(m.sender.as_uuid())
-            .bind(&m.preview)
+            .bind(if edited { "" } else { m.preview.as_str() })
+            .bind(edited)
             .bind(m.sent_at)
             .bind(m.due_at)
             .execute(&mut *conn)
@@ -401,6 +480,9 @@ macro_rules! sql_store {
                 }
                 if let Some(mark) = &effect.read {
                     write_read_mark(&mut tx, mark).await?;
+                }
+                if let Some(change) = &effect.message_change {
+                    write_message_change(&mut tx, change).await?;
                 }
                 for m in &effect.pending {
                     write_pending(&mut tx, m).await?;
@@ -484,13 +566,17 @@ macro_rules! sql_store {
                 let mut tx = $begin(&self.pool).await?;
                 let mut still = Vec::with_capacity(group.len());
                 for m in group {
-                    let deleted = sqlx::query("DELETE FROM pending_messages WHERE message_id = $1 AND recipient_id = $2")
+                    // The row as it is now: an edit may have dropped its preview since it was read.
+                    let sql = format!(
+                        "DELETE FROM pending_messages WHERE message_id = $1 AND recipient_id = $2 RETURNING {PENDING_COLUMNS}"
+                    );
+                    let row = sqlx::query(sqlx::AssertSqlSafe(sql))
                         .bind(m.message_id)
                         .bind(m.recipient.as_uuid())
-                        .execute(&mut *tx)
+                        .fetch_optional(&mut *tx)
                         .await?;
-                    if deleted.rows_affected() == 1 {
-                        still.push(m.clone());
+                    if let Some(row) = row {
+                        still.push(pending_row(&row)?);
                     }
                 }
                 if still.is_empty() {
