@@ -110,7 +110,8 @@ pub trait NotificationStore: Send + Sync {
     /// Unread messages whose delay has passed at `now`, oldest first.
     async fn due_messages(&self, now: DateTime<Utc>, limit: i64) -> Result<Vec<PendingMessage>, StoreError>;
     /// Removes `group` from the pending messages and stores what `release` builds from the ones
-    /// still there (a read may have removed some meanwhile; none left: nothing is stored).
+    /// still there and still unread (a read or a deletion may have removed or covered some
+    /// meanwhile; none left: nothing is stored).
     async fn release_messages(
         &self,
         group: &[PendingMessage],
@@ -432,6 +433,34 @@ macro_rules! sql_store {
             Ok(())
         }
 
+        /// Whether `m` no longer needs its notification: read or deleted meanwhile (an edit
+        /// drops its preview). On PostgreSQL (read committed) a MessageRead or MessageDeleted
+        /// handled beside the MessageSent commits without seeing the pending row, and the send
+        /// without seeing the read mark or tombstone: the release looks again, in its own
+        /// transaction, after both committed.
+        async fn taken_back(conn: &mut $conn, m: &mut PendingMessage) -> Result<bool, StoreError> {
+            let read: i64 = sqlx::query_scalar(
+                "SELECT COUNT(*) FROM message_reads WHERE conversation_id = $1 AND reader_id = $2 AND message_id >= $3",
+            )
+            .bind(m.conversation_id)
+            .bind(m.recipient.as_uuid())
+            .bind(m.message_id)
+            .fetch_one(&mut *conn)
+            .await?;
+            if read > 0 {
+                return Ok(true);
+            }
+            match message_change(conn, m.message_id).await? {
+                Some(MessageChangeKind::Deleted) => Ok(true),
+                Some(MessageChangeKind::Edited) => {
+                    m.preview.clear();
+                    m.edited = true;
+                    Ok(false)
+                }
+                None => Ok(false),
+            }
+        }
+
         async fn write_pending(conn: &mut $conn, m: &PendingMessage) -> Result<(), StoreError> {
             let edited = match message_change(conn, m.message_id).await? {
                 Some(MessageChangeKind::Deleted) => return Ok(()),
@@ -576,7 +605,10 @@ macro_rules! sql_store {
                         .fetch_optional(&mut *tx)
                         .await?;
                     if let Some(row) = row {
-                        still.push(pending_row(&row)?);
+                        let mut m = pending_row(&row)?;
+                        if !taken_back(&mut tx, &mut m).await? {
+                            still.push(m);
+                        }
                     }
                 }
                 if still.is_empty() {

@@ -167,3 +167,37 @@ async fn an_edited_message_is_notified_without_its_old_text() {
         assert!(n.body.contains("Edi Tester edited their message"), "{}", n.body);
     }
 }
+
+#[tokio::test]
+async fn a_read_or_a_delete_committed_beside_the_pending_row_still_stops_its_notification() {
+    let stack = spawn().await;
+    let (sender, user) = (stack.user("TUTOR", "Ray").await, stack.user("STUDENT", "Ina").await);
+    let conversation = Uuid::now_v7();
+    let (read_one, deleted_one, kept) = (Uuid::now_v7(), Uuid::now_v7(), Uuid::now_v7());
+    for (id, text) in [(read_one, "read in time"), (deleted_one, "taken back"), (kept, "still unread")] {
+        stack.deliver(&sent(&sender, &[&user], conversation, id, text)).await;
+    }
+    wait_pending(&stack, &user, vec![read_one, deleted_one, kept]).await;
+    // On PostgreSQL (read committed) a MessageRead or MessageDeleted handled beside the
+    // MessageSent sees no pending row to delete, and the send saw no read mark or tombstone:
+    // both commit. This is what that interleaving leaves behind.
+    stack
+        .execute(
+            "INSERT INTO message_reads (conversation_id, reader_id, message_id) VALUES ($1, $2, $3)",
+            &[conversation, user_id(&user).as_uuid(), read_one],
+        )
+        .await;
+    stack
+        .execute(
+            "INSERT INTO message_changes (message_id, change, at) VALUES ($1, 'DELETED', '2026-01-01T00:00:00Z')",
+            &[deleted_one],
+        )
+        .await;
+
+    let stored = stack.service.send_due_messages(Utc::now() + Duration::seconds(61)).await.expect("runs");
+    assert_eq!(stored, 2, "one message left: in the app and by email");
+    let list = stack.wait_kind(&user, Kind::NewMessage, 2).await;
+    assert_eq!(list[0].title, "New message from Ray Tester", "not 3 new messages");
+    assert!(list[0].body.contains("still unread"), "{}", list[0].body);
+    wait_pending(&stack, &user, vec![]).await;
+}
