@@ -210,11 +210,13 @@ impl Consumer {
                 let e: UserRegistered = event.decode().map_err(permanent)?;
                 let contact = registered_contact(&e)?;
                 let welcome = intent(contact.user_id, Kind::Welcome, vec![("role", text(e.role.as_str()))]);
-                Plan { contact: Some(ContactChange::Registered(contact)), intents: vec![welcome], ..Plan::default() }
+                let contact = ContactChange::Registered(contact, event.occurred_at);
+                Plan { contact: Some(contact), intents: vec![welcome], ..Plan::default() }
             }
             "identity.UserProfileUpdated" => {
                 let e: UserProfileUpdated = event.decode().map_err(permanent)?;
-                Plan { contact: Some(ContactChange::Updated(updated_contact(&e)?)), ..Plan::default() }
+                let contact = ContactChange::Updated(updated_contact(&e)?, event.occurred_at);
+                Plan { contact: Some(contact), ..Plan::default() }
             }
             "tutoring.TutorProfileCreated" => {
                 let e: TutorProfileCreated = event.decode().map_err(permanent)?;

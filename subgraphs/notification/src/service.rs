@@ -171,7 +171,7 @@ impl NotificationService {
         let named = people(&plan.intents);
         let mut people = if named.is_empty() { HashMap::new() } else { self.store.contacts(&named).await? };
         // The event that introduces a user is the one that names them first.
-        if let Some(ContactChange::Registered(c) | ContactChange::Updated(c)) = &plan.contact {
+        if let Some(ContactChange::Registered(c, _) | ContactChange::Updated(c, _)) = &plan.contact {
             people.entry(c.user_id).or_insert_with(|| c.clone());
             if let Some(r) = reach.get_mut(&c.user_id) {
                 r.contact.get_or_insert_with(|| c.clone());

@@ -33,13 +33,14 @@ pub enum StoreError {
     Corrupt(String),
 }
 
-/// How identity's event changes a contact.
+/// How identity's event changes a contact, as of the event's `occurred_at`.
 #[derive(Debug, Clone)]
 pub enum ContactChange {
     /// `UserRegistered`: kept only if nothing newer (a profile update) arrived first.
-    Registered(Contact),
-    /// `UserProfileUpdated`: the whole contact as it is now.
-    Updated(Contact),
+    Registered(Contact, DateTime<Utc>),
+    /// `UserProfileUpdated`: the whole contact as it was then; ignored when a newer update was
+    /// applied already (events may arrive late: redelivery, several consumers).
+    Updated(Contact, DateTime<Utc>),
 }
 
 /// `reader` has read `conversation` up to and including `message`.
@@ -336,18 +337,20 @@ macro_rules! sql_store {
         }
 
         async fn write_contact(conn: &mut $conn, change: &ContactChange) -> Result<(), StoreError> {
-            let (c, on_conflict) = match change {
-                ContactChange::Registered(c) => (c, "DO NOTHING"),
-                ContactChange::Updated(c) => (
+            let (c, at, on_conflict) = match change {
+                ContactChange::Registered(c, at) => (c, at, "DO NOTHING"),
+                ContactChange::Updated(c, at) => (
                     c,
+                    at,
                     "DO UPDATE SET email = excluded.email, first_name = excluded.first_name, \
                      last_name = excluded.last_name, locale = excluded.locale, time_zone = excluded.time_zone, \
                      notify_email = excluded.notify_email, notify_push = excluded.notify_push, \
-                     notify_sms = excluded.notify_sms",
+                     notify_sms = excluded.notify_sms, updated_at = excluded.updated_at \
+                     WHERE contacts.updated_at <= excluded.updated_at",
                 ),
             };
             let sql = format!(
-                "INSERT INTO contacts ({CONTACT_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) \
+                "INSERT INTO contacts ({CONTACT_COLUMNS}, updated_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) \
                  ON CONFLICT (user_id) {on_conflict}"
             );
             sqlx::query(sqlx::AssertSqlSafe(sql))
@@ -360,6 +363,7 @@ macro_rules! sql_store {
                 .bind(c.notify_email)
                 .bind(c.notify_push)
                 .bind(c.notify_sms)
+                .bind(*at)
                 .execute(&mut *conn)
                 .await?;
             Ok(())

@@ -1,4 +1,5 @@
--- Review fixes: messages edited or deleted after they were sent.
+-- Review fixes: messages edited or deleted after they were sent; contacts keep their newest
+-- profile.
 
 -- What happened to a message after it was sent (messaging's MessageEdited / MessageDeleted).
 -- Kept as a tombstone, so a MessageSent redelivered or overtaken by the change is not stored
@@ -11,3 +12,7 @@ CREATE TABLE message_changes (
 
 -- An edited message's preview is dropped (the event carries no new text): notified as edited.
 ALTER TABLE pending_messages ADD COLUMN edited INTEGER NOT NULL DEFAULT 0;
+
+-- When identity said what a contact holds (its event's occurredAt): an older profile update
+-- arriving late does not overwrite a newer one. Rows from before: the epoch (any event wins).
+ALTER TABLE contacts ADD COLUMN updated_at TEXT NOT NULL DEFAULT '1970-01-01T00:00:00+00:00';
