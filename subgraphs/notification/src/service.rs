@@ -12,7 +12,6 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use chrono::{DateTime, SubsecRound, Utc};
-use futures_util::StreamExt as _;
 use kernel::EventEnvelope;
 use platform::live::Fanout;
 use platform::{Principal, Shutdown};
@@ -32,9 +31,12 @@ use crate::templates::{self, TemplateError, Var};
 
 pub const MAX_PAGE: usize = 50;
 pub const DEFAULT_PAGE: usize = 20;
-/// Deliveries sent at once by one dispatcher.
+/// Deliveries sent at once by one dispatcher: also what one round of a pass claims.
 const PARALLEL_SENDS: usize = 8;
-const BATCH: i64 = 100;
+/// Attempts in one pass (rounds of [`PARALLEL_SENDS`]) before the loop looks at due messages.
+const BATCH: usize = 96;
+/// What an attempt may take besides the provider's answer (address lookups, recording it).
+const CLAIM_MARGIN: chrono::Duration = chrono::Duration::seconds(30);
 
 /// The live topic of a user's notifications.
 pub fn topic(user: UserId) -> String {
@@ -275,19 +277,31 @@ impl NotificationService {
         Ok(stored.len())
     }
 
-    /// Attempts the deliveries due at `now` (in parallel, up to a batch); returns how many
-    /// attempts were made.
+    /// Attempts the deliveries due at `now`, up to [`BATCH`] in rounds of [`PARALLEL_SENDS`] sent
+    /// at once; returns how many attempts were made.
+    ///
+    /// Each round claims only what it sends, for as long as one attempt can take (the provider
+    /// timeout and [`CLAIM_MARGIN`]): nothing claimed waits in memory while its claim runs out and
+    /// another replica takes it. The pass's clock starts at `now` and moves with real time, so
+    /// each attempt is recorded (and its retry scheduled) from when it finished.
     pub async fn dispatch_due(&self, now: DateTime<Utc>) -> Result<usize, StoreError> {
-        let lease = chrono::Duration::from_std(self.settings.channels.timeout * 2).unwrap_or(chrono::Duration::MAX)
-            + chrono::Duration::seconds(30);
-        let claimed = self.store.claim_due(now, now + lease, BATCH).await?;
-        let attempts = claimed.len();
-        let results: Vec<Result<(), StoreError>> = futures_util::stream::iter(claimed)
-            .map(|n| self.deliver(n, now))
-            .buffer_unordered(PARALLEL_SENDS)
-            .collect()
-            .await;
-        results.into_iter().collect::<Result<(), StoreError>>()?;
+        let started = std::time::Instant::now();
+        let clock = move || now + chrono::Duration::from_std(started.elapsed()).unwrap_or(chrono::Duration::zero());
+        let timeout = chrono::Duration::from_std(self.settings.channels.timeout).unwrap_or(chrono::Duration::days(1));
+        let lease = timeout + CLAIM_MARGIN;
+        let mut attempts = 0;
+        while attempts < BATCH {
+            let round = PARALLEL_SENDS.min(BATCH - attempts);
+            let at = clock();
+            let claimed = self.store.claim_due(at, at + lease, round as i64).await?;
+            let claimed_n = claimed.len();
+            let results = futures_util::future::join_all(claimed.into_iter().map(|n| self.deliver(n, &clock))).await;
+            results.into_iter().collect::<Result<(), StoreError>>()?;
+            attempts += claimed_n;
+            if claimed_n < round {
+                break;
+            }
+        }
         Ok(attempts)
     }
 
@@ -318,12 +332,14 @@ impl NotificationService {
     }
 
     /// One delivery attempt: send, then record the outcome (and its event) in one transaction.
-    async fn deliver(&self, mut n: Notification, now: DateTime<Utc>) -> Result<(), StoreError> {
+    async fn deliver(&self, mut n: Notification, clock: &impl Fn() -> DateTime<Utc>) -> Result<(), StoreError> {
         let message = Outgoing { notification_id: n.id, kind: n.kind, title: n.title.clone(), body: n.body.clone() };
         let result = match self.address(&n).await {
             Ok(to) => self.settings.channels.send(n.channel, &to, &message).await,
             Err(failure) => Err(failure),
         };
+        // When the attempt finished: a retry's pause counts from there, not from the claim.
+        let now = clock();
         let attempt = n.record_attempt(result, &self.settings.retry, now);
         let events = match attempt.outcome {
             Outcome::Sent => vec![events::sent(&n, None)],
@@ -341,7 +357,7 @@ impl NotificationService {
                 error = attempt.error.as_deref().unwrap_or_default(), next_attempt_at = ?n.next_attempt_at, "delivery failed"),
         }
         match self.store.record_attempt(&n, &attempt, &events).await {
-            // Another dispatcher recorded this attempt after our lease ran out: keep theirs.
+            // Another dispatcher recorded this attempt after our claim ran out: keep theirs.
             Err(StoreError::Stale) => Ok(()),
             other => other,
         }
@@ -353,7 +369,7 @@ impl NotificationService {
         loop {
             let mut busy = false;
             match self.dispatch_due(Utc::now()).await {
-                Ok(n) => busy |= n as i64 == BATCH,
+                Ok(n) => busy |= n == BATCH,
                 Err(error) => tracing::warn!(%error, "dispatching notifications failed; retrying"),
             }
             if let Err(error) = self.send_due_messages(Utc::now()).await {
