@@ -415,7 +415,8 @@ macro_rules! sql_store {
                 MessageChangeKind::Deleted => "DO UPDATE SET change = excluded.change, at = excluded.at",
             };
             let sql = format!(
-                "INSERT INTO message_changes (message_id, change, at) VALUES ($1, $2, $3) ON CONFLICT (message_id) {on_conflict}"
+                "INSERT INTO message_changes (message_id, change, at) VALUES ($1, $2, $3) \
+                 ON CONFLICT (message_id) {on_conflict}"
             );
             sqlx::query(sqlx::AssertSqlSafe(sql))
                 .bind(change.message_id)
@@ -601,7 +602,8 @@ macro_rules! sql_store {
                 for m in group {
                     // The row as it is now: an edit may have dropped its preview since it was read.
                     let sql = format!(
-                        "DELETE FROM pending_messages WHERE message_id = $1 AND recipient_id = $2 RETURNING {PENDING_COLUMNS}"
+                        "DELETE FROM pending_messages WHERE message_id = $1 AND recipient_id = $2 \
+                         RETURNING {PENDING_COLUMNS}"
                     );
                     let row = sqlx::query(sqlx::AssertSqlSafe(sql))
                         .bind(m.message_id)

@@ -191,7 +191,6 @@ async fn a_dispatcher_claims_only_what_it_is_sending_and_records_attempts_when_t
     // Another pass two hours later, while the provider holds its answers.
     push.hold();
     let at = Utc::now() + Duration::hours(2);
-    let started = std::time::Instant::now();
     let service = stack.service.clone();
     let pass = tokio::spawn(async move { service.dispatch_due(at).await });
     // Claimed (leased beyond `at`) and not yet answered must be the same deliveries: a claim
@@ -207,10 +206,12 @@ async fn a_dispatcher_claims_only_what_it_is_sending_and_records_attempts_when_t
         (sending > 0 && claimed == sending).then_some(sending)
     })
     .await;
+    // The pass started before this and its attempts finish after the release: at least `held`
+    // into the pass. Let the held attempts take measurable time.
+    let observed = std::time::Instant::now();
     assert!(in_flight < PUSHES, "one parallel round, not the whole batch: {in_flight}");
-    // Let the held attempts take measurable time before they finish.
     tokio::time::sleep(std::time::Duration::from_millis(20)).await;
-    let held = Duration::from_std(started.elapsed()).expect("short");
+    let held = Duration::from_std(observed.elapsed()).expect("short");
     push.release();
     assert_eq!(pass.await.expect("joins").expect("dispatches"), PUSHES, "the later rounds follow in the same pass");
 
