@@ -343,7 +343,10 @@ pub struct PendingMessage {
     pub recipient: UserId,
     pub conversation_id: Uuid,
     pub sender: UserId,
+    /// Empty once the message was edited: the notification must not show the old text.
     pub preview: String,
+    /// Edited after it was sent (messaging's event carries no new text).
+    pub edited: bool,
     pub sent_at: DateTime<Utc>,
     pub due_at: DateTime<Utc>,
 }
@@ -487,6 +490,7 @@ mod tests {
             conversation_id: conversation,
             sender: UserId::new(),
             preview: "hi".into(),
+            edited: false,
             sent_at: Utc::now(),
             due_at: Utc::now(),
         };

@@ -12,7 +12,7 @@ use chrono::{DateTime, Utc};
 use kernel::EventEnvelope;
 use kernel::events::booking::{BookedSlot, BookingCancelled, BookingCompleted, BookingConfirmed, BookingRequested};
 use kernel::events::identity::{UserProfileUpdated, UserRegistered};
-use kernel::events::messaging::{MessageRead, MessageSent};
+use kernel::events::messaging::{MessageDeleted, MessageEdited, MessageRead, MessageSent};
 use kernel::events::notification::{NotificationFailed, NotificationSent};
 use kernel::events::payment::{PaymentFailed, PaymentSucceeded, RefundProcessed};
 use kernel::events::review::ReviewPosted;
@@ -22,7 +22,7 @@ use uuid::Uuid;
 
 use crate::domain::{Contact, Kind, Notification, UserId};
 use crate::service::{ApplyError, NotificationService};
-use crate::store::{ContactChange, ReadMark};
+use crate::store::{ContactChange, MessageChange, MessageChangeKind, ReadMark};
 use crate::templates::{Var, Vars};
 
 pub fn sent(n: &Notification, cause: Option<&EventEnvelope>) -> EventEnvelope {
@@ -81,6 +81,7 @@ pub struct Plan {
     pub intents: Vec<Intent>,
     pub unread: Vec<Unread>,
     pub read: Option<ReadMark>,
+    pub message_change: Option<MessageChange>,
 }
 
 /// The queues notification consumes, one per producing context.
@@ -104,7 +105,10 @@ pub fn subscriptions(service: Arc<NotificationService>) -> Vec<Subscription> {
             ],
         ),
         queue("payment", &["payment.PaymentSucceeded", "payment.PaymentFailed", "payment.RefundProcessed"]),
-        queue("messaging", &["messaging.MessageSent", "messaging.MessageRead"]),
+        queue(
+            "messaging",
+            &["messaging.MessageSent", "messaging.MessageRead", "messaging.MessageEdited", "messaging.MessageDeleted"],
+        ),
         queue("review", &["review.ReviewPosted"]),
     ]
 }
@@ -206,11 +210,13 @@ impl Consumer {
                 let e: UserRegistered = event.decode().map_err(permanent)?;
                 let contact = registered_contact(&e)?;
                 let welcome = intent(contact.user_id, Kind::Welcome, vec![("role", text(e.role.as_str()))]);
-                Plan { contact: Some(ContactChange::Registered(contact)), intents: vec![welcome], ..Plan::default() }
+                let contact = ContactChange::Registered(contact, event.occurred_at);
+                Plan { contact: Some(contact), intents: vec![welcome], ..Plan::default() }
             }
             "identity.UserProfileUpdated" => {
                 let e: UserProfileUpdated = event.decode().map_err(permanent)?;
-                Plan { contact: Some(ContactChange::Updated(updated_contact(&e)?)), ..Plan::default() }
+                let contact = ContactChange::Updated(updated_contact(&e)?, event.occurred_at);
+                Plan { contact: Some(contact), ..Plan::default() }
             }
             "tutoring.TutorProfileCreated" => {
                 let e: TutorProfileCreated = event.decode().map_err(permanent)?;
@@ -313,6 +319,21 @@ impl Consumer {
                     message_id: id(&e.message_id)?,
                 };
                 Plan { read: Some(read), ..Plan::default() }
+            }
+            "messaging.MessageEdited" => {
+                let e: MessageEdited = event.decode().map_err(permanent)?;
+                let change =
+                    MessageChange { message_id: id(&e.message_id)?, kind: MessageChangeKind::Edited, at: e.edited_at };
+                Plan { message_change: Some(change), ..Plan::default() }
+            }
+            "messaging.MessageDeleted" => {
+                let e: MessageDeleted = event.decode().map_err(permanent)?;
+                let change = MessageChange {
+                    message_id: id(&e.message_id)?,
+                    kind: MessageChangeKind::Deleted,
+                    at: e.deleted_at,
+                };
+                Plan { message_change: Some(change), ..Plan::default() }
             }
             "review.ReviewPosted" => {
                 let e: ReviewPosted = event.decode().map_err(permanent)?;

@@ -12,7 +12,6 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use chrono::{DateTime, SubsecRound, Utc};
-use futures_util::StreamExt as _;
 use kernel::EventEnvelope;
 use platform::live::Fanout;
 use platform::{Principal, Shutdown};
@@ -32,9 +31,12 @@ use crate::templates::{self, TemplateError, Var};
 
 pub const MAX_PAGE: usize = 50;
 pub const DEFAULT_PAGE: usize = 20;
-/// Deliveries sent at once by one dispatcher.
+/// Deliveries sent at once by one dispatcher: also what one round of a pass claims.
 const PARALLEL_SENDS: usize = 8;
-const BATCH: i64 = 100;
+/// Attempts in one pass (rounds of [`PARALLEL_SENDS`]) before the loop looks at due messages.
+const BATCH: usize = 96;
+/// What an attempt may take besides the provider's answer (address lookups, recording it).
+const CLAIM_MARGIN: chrono::Duration = chrono::Duration::seconds(30);
 
 /// The live topic of a user's notifications.
 pub fn topic(user: UserId) -> String {
@@ -171,14 +173,19 @@ impl NotificationService {
         let named = people(&plan.intents);
         let mut people = if named.is_empty() { HashMap::new() } else { self.store.contacts(&named).await? };
         // The event that introduces a user is the one that names them first.
-        if let Some(ContactChange::Registered(c) | ContactChange::Updated(c)) = &plan.contact {
+        if let Some(ContactChange::Registered(c, _) | ContactChange::Updated(c, _)) = &plan.contact {
             people.entry(c.user_id).or_insert_with(|| c.clone());
             if let Some(r) = reach.get_mut(&c.user_id) {
                 r.contact.get_or_insert_with(|| c.clone());
             }
         }
-        let mut effect =
-            Effect { contact: plan.contact, tutor_user: plan.tutor_user, read: plan.read, ..Effect::default() };
+        let mut effect = Effect {
+            contact: plan.contact,
+            tutor_user: plan.tutor_user,
+            read: plan.read,
+            message_change: plan.message_change,
+            ..Effect::default()
+        };
         for intent in &plan.intents {
             let reach = reach.get(&intent.recipient).cloned().unwrap_or_default();
             notify(intent, &reach, &people, Some(event), now, &mut effect)?;
@@ -193,6 +200,7 @@ impl NotificationService {
                 conversation_id: u.conversation_id,
                 sender: u.sender,
                 preview: u.preview,
+                edited: false,
                 sent_at: u.sent_at,
                 due_at: u.sent_at + delay,
             })
@@ -247,7 +255,9 @@ impl NotificationService {
                     kind: Kind::NewMessage,
                     vars: vec![
                         ("sender", Var::User { id: latest.sender, fallback: "Someone" }),
-                        ("preview", Var::Text(latest.preview.clone())),
+                        // An edited message is notified without text: its preview is the old one.
+                        ("preview", Var::Text(if latest.edited { String::new() } else { latest.preview.clone() })),
+                        ("edited", Var::Flag(latest.edited)),
                         ("count", Var::Int(still.len() as i64)),
                     ],
                 };
@@ -267,19 +277,31 @@ impl NotificationService {
         Ok(stored.len())
     }
 
-    /// Attempts the deliveries due at `now` (in parallel, up to a batch); returns how many
-    /// attempts were made.
+    /// Attempts the deliveries due at `now`, up to [`BATCH`] in rounds of [`PARALLEL_SENDS`] sent
+    /// at once; returns how many attempts were made.
+    ///
+    /// Each round claims only what it sends, for as long as one attempt can take (the provider
+    /// timeout and [`CLAIM_MARGIN`]): nothing claimed waits in memory while its claim runs out and
+    /// another replica takes it. The pass's clock starts at `now` and moves with real time, so
+    /// each attempt is recorded (and its retry scheduled) from when it finished.
     pub async fn dispatch_due(&self, now: DateTime<Utc>) -> Result<usize, StoreError> {
-        let lease = chrono::Duration::from_std(self.settings.channels.timeout * 2).unwrap_or(chrono::Duration::MAX)
-            + chrono::Duration::seconds(30);
-        let claimed = self.store.claim_due(now, now + lease, BATCH).await?;
-        let attempts = claimed.len();
-        let results: Vec<Result<(), StoreError>> = futures_util::stream::iter(claimed)
-            .map(|n| self.deliver(n, now))
-            .buffer_unordered(PARALLEL_SENDS)
-            .collect()
-            .await;
-        results.into_iter().collect::<Result<(), StoreError>>()?;
+        let started = std::time::Instant::now();
+        let clock = move || now + chrono::Duration::from_std(started.elapsed()).unwrap_or(chrono::Duration::zero());
+        let timeout = chrono::Duration::from_std(self.settings.channels.timeout).unwrap_or(chrono::Duration::days(1));
+        let lease = timeout + CLAIM_MARGIN;
+        let mut attempts = 0;
+        while attempts < BATCH {
+            let round = PARALLEL_SENDS.min(BATCH - attempts);
+            let at = clock();
+            let claimed = self.store.claim_due(at, at + lease, round as i64).await?;
+            let claimed_n = claimed.len();
+            let results = futures_util::future::join_all(claimed.into_iter().map(|n| self.deliver(n, &clock))).await;
+            results.into_iter().collect::<Result<(), StoreError>>()?;
+            attempts += claimed_n;
+            if claimed_n < round {
+                break;
+            }
+        }
         Ok(attempts)
     }
 
@@ -310,12 +332,14 @@ impl NotificationService {
     }
 
     /// One delivery attempt: send, then record the outcome (and its event) in one transaction.
-    async fn deliver(&self, mut n: Notification, now: DateTime<Utc>) -> Result<(), StoreError> {
+    async fn deliver(&self, mut n: Notification, clock: &impl Fn() -> DateTime<Utc>) -> Result<(), StoreError> {
         let message = Outgoing { notification_id: n.id, kind: n.kind, title: n.title.clone(), body: n.body.clone() };
         let result = match self.address(&n).await {
             Ok(to) => self.settings.channels.send(n.channel, &to, &message).await,
             Err(failure) => Err(failure),
         };
+        // When the attempt finished: a retry's pause counts from there, not from the claim.
+        let now = clock();
         let attempt = n.record_attempt(result, &self.settings.retry, now);
         let events = match attempt.outcome {
             Outcome::Sent => vec![events::sent(&n, None)],
@@ -333,7 +357,7 @@ impl NotificationService {
                 error = attempt.error.as_deref().unwrap_or_default(), next_attempt_at = ?n.next_attempt_at, "delivery failed"),
         }
         match self.store.record_attempt(&n, &attempt, &events).await {
-            // Another dispatcher recorded this attempt after our lease ran out: keep theirs.
+            // Another dispatcher recorded this attempt after our claim ran out: keep theirs.
             Err(StoreError::Stale) => Ok(()),
             other => other,
         }
@@ -345,7 +369,7 @@ impl NotificationService {
         loop {
             let mut busy = false;
             match self.dispatch_due(Utc::now()).await {
-                Ok(n) => busy |= n as i64 == BATCH,
+                Ok(n) => busy |= n == BATCH,
                 Err(error) => tracing::warn!(%error, "dispatching notifications failed; retrying"),
             }
             if let Err(error) = self.send_due_messages(Utc::now()).await {

@@ -5,8 +5,9 @@
 //! Tables: `notifications`, `notification_delivery_log`, `notification_preferences`,
 //! `notification_settings` (phone number), `push_devices`, the projections `contacts` (identity)
 //! and `tutor_users` (tutor profile → user), and for new-message notifications
-//! `pending_messages` (unread messages waiting for their delay) and `message_reads` (how far
-//! each participant has read each conversation).
+//! `pending_messages` (unread messages waiting for their delay), `message_reads` (how far
+//! each participant has read each conversation) and `message_changes` (tombstones of edited and
+//! deleted messages).
 
 use std::collections::HashMap;
 
@@ -32,13 +33,14 @@ pub enum StoreError {
     Corrupt(String),
 }
 
-/// How identity's event changes a contact.
+/// How identity's event changes a contact, as of the event's `occurred_at`.
 #[derive(Debug, Clone)]
 pub enum ContactChange {
     /// `UserRegistered`: kept only if nothing newer (a profile update) arrived first.
-    Registered(Contact),
-    /// `UserProfileUpdated`: the whole contact as it is now.
-    Updated(Contact),
+    Registered(Contact, DateTime<Utc>),
+    /// `UserProfileUpdated`: the whole contact as it was then; ignored when a newer update was
+    /// applied already (events may arrive late: redelivery, several consumers).
+    Updated(Contact, DateTime<Utc>),
 }
 
 /// `reader` has read `conversation` up to and including `message`.
@@ -47,6 +49,32 @@ pub struct ReadMark {
     pub conversation_id: Uuid,
     pub reader: UserId,
     pub message_id: Uuid,
+}
+
+/// What happened to a sent message.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum MessageChangeKind {
+    /// Its text changed: a notification must not show the old preview.
+    Edited,
+    /// It is gone: no notification at all.
+    Deleted,
+}
+
+impl MessageChangeKind {
+    fn as_str(self) -> &'static str {
+        match self {
+            Self::Edited => "EDITED",
+            Self::Deleted => "DELETED",
+        }
+    }
+}
+
+/// messaging's `MessageEdited` / `MessageDeleted`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct MessageChange {
+    pub message_id: Uuid,
+    pub kind: MessageChangeKind,
+    pub at: DateTime<Utc>,
 }
 
 /// Everything one consumed event changes, written in one transaction with its inbox record.
@@ -62,6 +90,7 @@ pub struct Effect {
     /// Unread messages to notify later, unless their recipient has already read past them.
     pub pending: Vec<PendingMessage>,
     pub read: Option<ReadMark>,
+    pub message_change: Option<MessageChange>,
 }
 
 /// Builds the notifications for a group of due messages (inside the transaction that removes
@@ -82,7 +111,8 @@ pub trait NotificationStore: Send + Sync {
     /// Unread messages whose delay has passed at `now`, oldest first.
     async fn due_messages(&self, now: DateTime<Utc>, limit: i64) -> Result<Vec<PendingMessage>, StoreError>;
     /// Removes `group` from the pending messages and stores what `release` builds from the ones
-    /// still there (a read may have removed some meanwhile; none left: nothing is stored).
+    /// still there and still unread (a read or a deletion may have removed or covered some
+    /// meanwhile; none left: nothing is stored).
     async fn release_messages(
         &self,
         group: &[PendingMessage],
@@ -150,7 +180,7 @@ const COLUMNS: &str = "id, recipient_id, kind, channel, title, body, status, att
 const CONTACT_COLUMNS: &str =
     "user_id, email, first_name, last_name, locale, time_zone, notify_email, notify_push, notify_sms";
 
-const PENDING_COLUMNS: &str = "message_id, recipient_id, conversation_id, sender_id, preview, sent_at, due_at";
+const PENDING_COLUMNS: &str = "message_id, recipient_id, conversation_id, sender_id, preview, edited, sent_at, due_at";
 
 fn corrupt(what: &str, raw: &str) -> StoreError {
     StoreError::Corrupt(format!("{what} {raw}"))
@@ -239,6 +269,7 @@ macro_rules! sql_store {
                 conversation_id: r.try_get("conversation_id")?,
                 sender: UserId::from_uuid(r.try_get("sender_id")?),
                 preview: r.try_get("preview")?,
+                edited: r.try_get("edited")?,
                 sent_at: r.try_get("sent_at")?,
                 due_at: r.try_get("due_at")?,
             })
@@ -306,18 +337,20 @@ macro_rules! sql_store {
         }
 
         async fn write_contact(conn: &mut $conn, change: &ContactChange) -> Result<(), StoreError> {
-            let (c, on_conflict) = match change {
-                ContactChange::Registered(c) => (c, "DO NOTHING"),
-                ContactChange::Updated(c) => (
+            let (c, at, on_conflict) = match change {
+                ContactChange::Registered(c, at) => (c, at, "DO NOTHING"),
+                ContactChange::Updated(c, at) => (
                     c,
+                    at,
                     "DO UPDATE SET email = excluded.email, first_name = excluded.first_name, \
                      last_name = excluded.last_name, locale = excluded.locale, time_zone = excluded.time_zone, \
                      notify_email = excluded.notify_email, notify_push = excluded.notify_push, \
-                     notify_sms = excluded.notify_sms",
+                     notify_sms = excluded.notify_sms, updated_at = excluded.updated_at \
+                     WHERE contacts.updated_at <= excluded.updated_at",
                 ),
             };
             let sql = format!(
-                "INSERT INTO contacts ({CONTACT_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) \
+                "INSERT INTO contacts ({CONTACT_COLUMNS}, updated_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) \
                  ON CONFLICT (user_id) {on_conflict}"
             );
             sqlx::query(sqlx::AssertSqlSafe(sql))
@@ -330,6 +363,7 @@ macro_rules! sql_store {
                 .bind(c.notify_email)
                 .bind(c.notify_push)
                 .bind(c.notify_sms)
+                .bind(*at)
                 .execute(&mut *conn)
                 .await?;
             Ok(())
@@ -359,12 +393,90 @@ macro_rules! sql_store {
             Ok(())
         }
 
+        /// The tombstone of `message`, if it was edited or deleted.
+        async fn message_change(conn: &mut $conn, message: Uuid) -> Result<Option<MessageChangeKind>, StoreError> {
+            let change: Option<String> = sqlx::query_scalar("SELECT change FROM message_changes WHERE message_id = $1")
+                .bind(message)
+                .fetch_optional(&mut *conn)
+                .await?;
+            match change.as_deref() {
+                None => Ok(None),
+                Some("EDITED") => Ok(Some(MessageChangeKind::Edited)),
+                Some("DELETED") => Ok(Some(MessageChangeKind::Deleted)),
+                Some(other) => Err(corrupt("message change", other)),
+            }
+        }
+
+        async fn write_message_change(conn: &mut $conn, change: &MessageChange) -> Result<(), StoreError> {
+            // A tombstone, so a MessageSent that arrives later (redelivered, or overtaken by this
+            // event) is not stored with its old text. A deletion wins over an edit.
+            let on_conflict = match change.kind {
+                MessageChangeKind::Edited => "DO NOTHING",
+                MessageChangeKind::Deleted => "DO UPDATE SET change = excluded.change, at = excluded.at",
+            };
+            let sql = format!(
+                "INSERT INTO message_changes (message_id, change, at) VALUES ($1, $2, $3) \
+                 ON CONFLICT (message_id) {on_conflict}"
+            );
+            sqlx::query(sqlx::AssertSqlSafe(sql))
+                .bind(change.message_id)
+                .bind(change.kind.as_str())
+                .bind(change.at)
+                .execute(&mut *conn)
+                .await?;
+            let pending = match change.kind {
+                MessageChangeKind::Edited => sqlx::query(
+                    "UPDATE pending_messages SET preview = '', edited = $2 WHERE message_id = $1",
+                )
+                .bind(change.message_id)
+                .bind(true),
+                MessageChangeKind::Deleted => {
+                    sqlx::query("DELETE FROM pending_messages WHERE message_id = $1").bind(change.message_id)
+                }
+            };
+            pending.execute(&mut *conn).await?;
+            Ok(())
+        }
+
+        /// Whether `m` no longer needs its notification: read or deleted meanwhile (an edit
+        /// drops its preview). On PostgreSQL (read committed) a MessageRead or MessageDeleted
+        /// handled beside the MessageSent commits without seeing the pending row, and the send
+        /// without seeing the read mark or tombstone: the release looks again, in its own
+        /// transaction, after both committed.
+        async fn taken_back(conn: &mut $conn, m: &mut PendingMessage) -> Result<bool, StoreError> {
+            let read: i64 = sqlx::query_scalar(
+                "SELECT COUNT(*) FROM message_reads WHERE conversation_id = $1 AND reader_id = $2 AND message_id >= $3",
+            )
+            .bind(m.conversation_id)
+            .bind(m.recipient.as_uuid())
+            .bind(m.message_id)
+            .fetch_one(&mut *conn)
+            .await?;
+            if read > 0 {
+                return Ok(true);
+            }
+            match message_change(conn, m.message_id).await? {
+                Some(MessageChangeKind::Deleted) => Ok(true),
+                Some(MessageChangeKind::Edited) => {
+                    m.preview.clear();
+                    m.edited = true;
+                    Ok(false)
+                }
+                None => Ok(false),
+            }
+        }
+
         async fn write_pending(conn: &mut $conn, m: &PendingMessage) -> Result<(), StoreError> {
+            let edited = match message_change(conn, m.message_id).await? {
+                Some(MessageChangeKind::Deleted) => return Ok(()),
+                Some(MessageChangeKind::Edited) => true,
+                None => m.edited,
+            };
             // A read that arrived before the message (events of one conversation may overtake
             // each other) already covers it.
             sqlx::query(
-                "INSERT INTO pending_messages (message_id, recipient_id, conversation_id, sender_id, preview, sent_at, due_at) \
-                 SELECT $1, $2, $3, $4, $5, $6, $7 WHERE NOT EXISTS (SELECT 1 FROM message_reads \
+                "INSERT INTO pending_messages (message_id, recipient_id, conversation_id, sender_id, preview, edited, \
+                 sent_at, due_at) SELECT $1, $2, $3, $4, $5, $6, $7, $8 WHERE NOT EXISTS (SELECT 1 FROM message_reads \
                  WHERE conversation_id = $3 AND reader_id = $2 AND message_id >= $1) \
                  ON CONFLICT (message_id, recipient_id) DO NOTHING",
             )
@@ -372,7 +484,8 @@ macro_rules! sql_store {
             .bind(m.recipient.as_uuid())
             .bind(m.conversation_id)
             .bind(m.sender.as_uuid())
-            .bind(&m.preview)
+            .bind(if edited { "" } else { m.preview.as_str() })
+            .bind(edited)
             .bind(m.sent_at)
             .bind(m.due_at)
             .execute(&mut *conn)
@@ -401,6 +514,9 @@ macro_rules! sql_store {
                 }
                 if let Some(mark) = &effect.read {
                     write_read_mark(&mut tx, mark).await?;
+                }
+                if let Some(change) = &effect.message_change {
+                    write_message_change(&mut tx, change).await?;
                 }
                 for m in &effect.pending {
                     write_pending(&mut tx, m).await?;
@@ -484,13 +600,21 @@ macro_rules! sql_store {
                 let mut tx = $begin(&self.pool).await?;
                 let mut still = Vec::with_capacity(group.len());
                 for m in group {
-                    let deleted = sqlx::query("DELETE FROM pending_messages WHERE message_id = $1 AND recipient_id = $2")
+                    // The row as it is now: an edit may have dropped its preview since it was read.
+                    let sql = format!(
+                        "DELETE FROM pending_messages WHERE message_id = $1 AND recipient_id = $2 \
+                         RETURNING {PENDING_COLUMNS}"
+                    );
+                    let row = sqlx::query(sqlx::AssertSqlSafe(sql))
                         .bind(m.message_id)
                         .bind(m.recipient.as_uuid())
-                        .execute(&mut *tx)
+                        .fetch_optional(&mut *tx)
                         .await?;
-                    if deleted.rows_affected() == 1 {
-                        still.push(m.clone());
+                    if let Some(row) = row {
+                        let mut m = pending_row(&row)?;
+                        if !taken_back(&mut tx, &mut m).await? {
+                            still.push(m);
+                        }
                     }
                 }
                 if still.is_empty() {

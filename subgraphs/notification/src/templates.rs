@@ -20,6 +20,7 @@ use crate::domain::{Contact, Kind, UserId};
 pub enum Var {
     Text(String),
     Int(i64),
+    Flag(bool),
     /// Shown in the recipient's time zone.
     Time(DateTime<Utc>),
     Money(Money),
@@ -111,6 +112,7 @@ pub fn render(
         let value = match var {
             Var::Text(text) => Value::from(text.as_str()),
             Var::Int(n) => Value::from(*n),
+            Var::Flag(b) => Value::from(*b),
             Var::Time(at) => Value::from(time(*at, zone)),
             Var::Money(m) => Value::from(money(*m)),
             Var::User { id, fallback } => {
@@ -208,7 +210,10 @@ mod tests {
         ];
         let (title, body) = render(Kind::NewMessage, &vars, None, &HashMap::new()).expect("renders");
         assert_eq!(title, "New message from someone");
-        assert!(body.starts_with("Hi there,"));
+        assert!(body.starts_with("Hi there,") && body.contains("someone wrote:\nhi"), "{body}");
+        let edited = [vars.clone(), vec![("edited", Var::Flag(true))]].concat();
+        let (_, body) = render(Kind::NewMessage, &edited, None, &HashMap::new()).expect("renders");
+        assert!(body.contains("someone edited their message") && !body.contains("wrote"), "{body}");
         assert_eq!(money(eur(-1205)), "-12.05 EUR");
     }
 

@@ -167,3 +167,63 @@ async fn without_providers_pushes_are_logged_and_count_as_sent() {
     let received: Vec<_> = list.iter().filter(|n| n.kind == Kind::PaymentReceived).map(|n| n.channel).collect();
     assert_eq!(received.len(), 3, "email, push and in-app (SMS is off by default): {received:?}");
 }
+
+#[tokio::test]
+async fn a_dispatcher_claims_only_what_it_is_sending_and_records_attempts_when_they_finish() {
+    const PUSHES: usize = 12;
+    let (push, push_url) = Provider::start(&[503]).await;
+    let stack = spawn_with(&[("PUSH_PROVIDER_URL", &push_url), ("NOTIFY_RETRY_BASE", "1h")]).await;
+    let user = stack.user("STUDENT", "Cal").await;
+    register_device(&stack, &user, "device-token-0004").await;
+    for _ in 0..PUSHES {
+        stack.deliver(&paid(&user)).await;
+    }
+    // Every push failed once (503) and waits an hour for its retry; everything else settled.
+    stack
+        .wait_history(&user, "a first attempt of every push", |l| {
+            let pushes: Vec<_> = l.iter().filter(|n| n.channel == Channel::Push).collect();
+            pushes.len() == PUSHES
+                && pushes.iter().all(|n| n.attempts == 1)
+                && l.iter().all(|n| n.channel == Channel::Push || n.status != Status::Pending)
+        })
+        .await;
+
+    // Another pass two hours later, while the provider holds its answers.
+    push.hold();
+    let at = Utc::now() + Duration::hours(2);
+    let service = stack.service.clone();
+    let pass = tokio::spawn(async move { service.dispatch_due(at).await });
+    // Claimed (leased beyond `at`) and not yet answered must be the same deliveries: a claim
+    // taken for a delivery still waiting its turn in memory could expire under it.
+    let in_flight = eventually("the claimed pushes to be the ones being sent", || async {
+        let sending = push.received().len() - PUSHES;
+        let claimed = stack
+            .history(&user)
+            .await
+            .iter()
+            .filter(|n| n.channel == Channel::Push && n.attempts == 1 && n.next_attempt_at.is_some_and(|t| t > at))
+            .count();
+        (sending > 0 && claimed == sending).then_some(sending)
+    })
+    .await;
+    // The pass started before this and its attempts finish after the release: at least `held`
+    // into the pass. Let the held attempts take measurable time.
+    let observed = std::time::Instant::now();
+    assert!(in_flight < PUSHES, "one parallel round, not the whole batch: {in_flight}");
+    tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    let held = Duration::from_std(observed.elapsed()).expect("short");
+    push.release();
+    assert_eq!(pass.await.expect("joins").expect("dispatches"), PUSHES, "the later rounds follow in the same pass");
+
+    let pushes: Vec<_> = stack.history(&user).await.into_iter().filter(|n| n.channel == Channel::Push).collect();
+    let log = stack.service.log(&pushes.iter().map(|n| n.id).collect::<Vec<_>>()).await.expect("log");
+    let finished_no_earlier_than = at + held - Duration::milliseconds(1);
+    for n in &pushes {
+        let second = log.iter().find(|a| a.notification_id == n.id && a.attempt == 2).expect("a second attempt");
+        assert_eq!(second.outcome, Outcome::Retry);
+        assert!(second.at >= finished_no_earlier_than, "recorded when it finished: {} < {}", second.at, at + held);
+        let retry = n.next_attempt_at.expect("retried");
+        // NOTIFY_RETRY_MAX (1h) caps the doubled pause.
+        assert!(retry >= second.at + Duration::hours(1), "backoff from the end of the attempt: {n:?}");
+    }
+}

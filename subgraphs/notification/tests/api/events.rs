@@ -6,7 +6,7 @@ use kernel::events::identity::UserProfileUpdated;
 use kernel::events::payment::{PaymentFailed, PaymentSucceeded, RefundProcessed};
 use kernel::events::review::{ReviewPosted, ReviewStateFields};
 use kernel::events::tutoring::TutorVerified;
-use kernel::{Currency, Money};
+use kernel::{Currency, EventEnvelope, Money};
 use notification::domain::{Channel, Kind, Status};
 use serde_json::json;
 
@@ -206,4 +206,38 @@ async fn preferences_and_identitys_opt_outs_are_honoured_and_redelivery_creates_
     assert_eq!(kinds(&list), vec![(Kind::PaymentFailed, Channel::InApp)], "no email after the opt-out");
     let received = stack.history(&user).await.into_iter().filter(|n| n.kind == Kind::PaymentReceived).count();
     assert_eq!(received, 1, "the redelivered payment created nothing");
+}
+
+#[tokio::test]
+async fn an_older_profile_update_arriving_late_does_not_overwrite_a_newer_one() {
+    let stack = spawn().await;
+    let user = stack.user("STUDENT", "Uma").await;
+    let update = |first_name: &str, time_zone: &str, notify_email| UserProfileUpdated {
+        user_id: user.id.clone(),
+        email: format!("{}@example.org", first_name.to_lowercase()),
+        first_name: first_name.into(),
+        last_name: "Tester".into(),
+        avatar_url: None,
+        locale: "en".into(),
+        time_zone: time_zone.into(),
+        notify_email,
+        notify_push: true,
+        notify_sms: false,
+    };
+    let newer = EventEnvelope::wrap(&update("Newer", "Europe/Oslo", false), None);
+    // Another event (the inbox does not dedupe it), published an hour before the newer one.
+    let mut older = EventEnvelope::wrap(&update("Older", "UTC", true), None);
+    older.occurred_at = newer.occurred_at - chrono::Duration::hours(1);
+    stack.bus_redeliver(&newer).await;
+    stack.consumed(&newer).await;
+    stack.bus_redeliver(&older).await;
+    stack.consumed(&older).await;
+
+    let id = user_id(&user);
+    let contact = stack.service.store().contacts(&[id]).await.expect("store").remove(&id).expect("known");
+    assert_eq!(
+        (contact.first_name.as_str(), contact.email.as_str(), contact.time_zone.as_str(), contact.notify_email),
+        ("Newer", "newer@example.org", "Europe/Oslo", false),
+        "the newer profile stays"
+    );
 }

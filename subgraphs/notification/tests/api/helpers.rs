@@ -9,6 +9,7 @@ use std::time::Duration;
 use kernel::events::booking::{BookedSlot, BookingConfirmed};
 use notification::domain::{Channel, Kind, Notification, UserId};
 use notification::service::NotificationService;
+use platform::db::Db;
 use platform::live::Fanout;
 use serde_json::Value;
 pub use testkit::{User, code};
@@ -18,6 +19,9 @@ pub struct Stack {
     pub addr: SocketAddr,
     pub service: Arc<NotificationService>,
     pub fanout: Arc<Fanout>,
+    /// Notification's own database (to check the inbox, or to write what a concurrent
+    /// transaction would have committed).
+    pub db: Db,
     pub mail_dir: tempfile::TempDir,
 }
 
@@ -53,9 +57,10 @@ pub async fn spawn_with(settings: &[(&str, &str)]) -> Stack {
             .await
             .expect("notification builds");
     let service = app.service.clone();
+    let db = app.db.clone();
     let (listener, addr) = testkit::listen().await;
     tokio::spawn(app.serve(listener, graph.shutdown.clone(), Duration::from_secs(1)));
-    Stack { graph, addr, service, fanout, mail_dir }
+    Stack { graph, addr, service, fanout, db, mail_dir }
 }
 
 /// Polls (bounded: 10 s) until `check` yields a value.
@@ -146,6 +151,48 @@ impl Stack {
             l.iter().all(|n| n.status != notification::domain::Status::Pending)
         })
         .await
+    }
+
+    /// Waits until notification's consumer has applied `event` (its inbox record committed).
+    pub async fn consumed(&self, event: &kernel::EventEnvelope) {
+        let what = format!("notification to consume {}", event.event_type);
+        eventually(&what, || async {
+            let n: i64 = match &self.db {
+                Db::Postgres(pool) => sqlx::query_scalar("SELECT COUNT(*) FROM inbox WHERE event_id = $1")
+                    .bind(event.id)
+                    .fetch_one(pool)
+                    .await
+                    .expect("inbox"),
+                Db::Sqlite(pool) => sqlx::query_scalar("SELECT COUNT(*) FROM inbox WHERE event_id = ?1")
+                    .bind(event.id.to_string())
+                    .fetch_one(pool)
+                    .await
+                    .expect("inbox"),
+            };
+            (n > 0).then_some(())
+        })
+        .await;
+    }
+
+    /// Runs one statement with uuid parameters on notification's database, outside the service
+    /// (what another transaction committed meanwhile).
+    pub async fn execute(&self, sql: &str, ids: &[uuid::Uuid]) {
+        match &self.db {
+            Db::Postgres(pool) => {
+                let mut query = sqlx::query(sqlx::AssertSqlSafe(sql.to_owned()));
+                for id in ids {
+                    query = query.bind(*id);
+                }
+                query.execute(pool).await.expect("executes");
+            }
+            Db::Sqlite(pool) => {
+                let mut query = sqlx::query(sqlx::AssertSqlSafe(sql.to_owned()));
+                for id in ids {
+                    query = query.bind(*id);
+                }
+                query.execute(pool).await.expect("executes");
+            }
+        }
     }
 
     /// The `.eml` files written so far.

@@ -1,15 +1,17 @@
 //! `notificationAdded` over a real WebSocket (graphql-transport-ws): the caller's new in-app
-//! notifications arrive live; without a token the subscription is refused.
+//! notifications arrive live, and only theirs (past the first frame too); without a token the
+//! subscription is refused.
 
 use std::time::Duration;
 
 use futures_util::{SinkExt, StreamExt};
+use kernel::events::payment::PaymentSucceeded;
 use notification::domain::Channel;
 use serde_json::{Value, json};
 use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 
-use crate::events::paid;
+use crate::events::{eur, paid};
 use crate::helpers::*;
 
 type Socket = tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
@@ -42,23 +44,38 @@ async fn next_json(socket: &mut Socket) -> Option<Value> {
     None
 }
 
+/// The next `notificationAdded` on `socket` (bounded: 10 s).
+async fn next_notification(socket: &mut Socket) -> Value {
+    let message = tokio::time::timeout(Duration::from_secs(10), next_json(socket)).await.expect("a frame in time");
+    let message = message.expect("a frame");
+    assert_eq!(message["type"], "next", "{message}");
+    message["payload"]["data"]["notificationAdded"].clone()
+}
+
 #[tokio::test]
 async fn new_in_app_notifications_arrive_live_to_their_recipient_only() {
     let stack = spawn().await;
     let (me, other) = (stack.user("STUDENT", "Liv").await, stack.user("STUDENT", "Nia").await);
-    let mut socket = connect(&stack, Some(&me.token)).await;
-    // The subscription (and, on RabbitMQ, the replica's queue) binds asynchronously: publish
-    // until one arrives, then check it is one of ours.
-    let mut received = None;
+    let mut mine = connect(&stack, Some(&me.token)).await;
+    let mut theirs = connect(&stack, Some(&other.token)).await;
+    // The subscriptions (and, on RabbitMQ, the replica's queue) bind asynchronously: publish
+    // until both have received one.
+    let (mut first, mut their_first) = (None, None);
     for _ in 0..50 {
         stack.deliver(&paid(&other)).await;
         stack.deliver(&paid(&me)).await;
-        if let Ok(message) = tokio::time::timeout(Duration::from_millis(200), next_json(&mut socket)).await {
-            received = message;
+        if first.is_none() {
+            first = tokio::time::timeout(Duration::from_millis(200), next_json(&mut mine)).await.ok().flatten();
+        }
+        if their_first.is_none() {
+            their_first = tokio::time::timeout(Duration::from_millis(200), next_json(&mut theirs)).await.ok().flatten();
+        }
+        if first.is_some() && their_first.is_some() {
             break;
         }
     }
-    let message = received.expect("a live notification");
+    let message = first.expect("a live notification");
+    their_first.expect("a live notification for the other user");
     assert_eq!(message["type"], "next", "{message}");
     let node = &message["payload"]["data"]["notificationAdded"];
     assert_eq!(
@@ -68,11 +85,32 @@ async fn new_in_app_notifications_arrive_live_to_their_recipient_only() {
     );
     assert_eq!((node["status"].as_str(), node["recipient"]["id"].as_str()), (Some("SENT"), Some(me.id.as_str())));
     let id = node["id"].as_str().expect("id");
-    let mine = stack.history(&me).await;
+    let stored = stack.history(&me).await;
     assert!(
-        mine.iter().any(|n| n.id.to_string() == id && n.channel == Channel::InApp),
+        stored.iter().any(|n| n.id.to_string() == id && n.channel == Channel::InApp),
         "a stored notification of mine"
     );
+
+    // Past the first frame: another user's notification, pushed live (their socket got it),
+    // then the caller's. The caller's next new frame is their own; none is the other's.
+    stack.deliver(&PaymentSucceeded { amount: eur(7777), ..paid(&other) }).await;
+    loop {
+        let node = next_notification(&mut theirs).await;
+        assert_eq!(node["recipient"]["id"].as_str(), Some(other.id.as_str()), "{node}");
+        if node["title"] == "Payment of 77.77 EUR received" {
+            break;
+        }
+    }
+    stack.deliver(&PaymentSucceeded { amount: eur(1234), ..paid(&me) }).await;
+    let next = loop {
+        let node = next_notification(&mut mine).await;
+        assert_eq!(node["recipient"]["id"].as_str(), Some(me.id.as_str()), "only the caller's: {node}");
+        // Frames of the first round's later deliveries may still be on their way.
+        if node["title"] != "Payment of 40.00 EUR received" {
+            break node;
+        }
+    };
+    assert_eq!(next["title"], "Payment of 12.34 EUR received", "{next}");
 }
 
 #[tokio::test]

@@ -12,4 +12,5 @@ mod events;
 mod graphql;
 mod live;
 mod messages;
+mod plans;
 mod schema;
