@@ -86,7 +86,7 @@ async fn who_may_talk_follows_the_roles_identity_published() {
 }
 
 #[tokio::test]
-async fn identity_events_are_applied_once_and_never_overwritten_by_older_ones() {
+async fn an_older_identity_event_even_redelivered_never_overwrites_a_newer_role() {
     use kernel::events::identity::{UserRegistered, UserRoleChanged};
     use kernel::{EventEnvelope, Role};
     let stack = spawn().await;
