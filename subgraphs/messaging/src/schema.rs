@@ -392,15 +392,18 @@ impl Mutation {
     }
 }
 
-/// A participant's live events of a conversation, and who they are.
-async fn live_events(
+/// A participant's live events of a conversation that `pick` turns into answers (`pick` also
+/// gets who is listening).
+async fn live<T: Send + 'static>(
     ctx: &Context<'_>,
     conversation_id: &ID,
-) -> Result<(UserId, impl Stream<Item = LiveEvent> + Send + use<>)> {
+    pick: fn(UserId, LiveEvent) -> Option<T>,
+) -> Result<impl Stream<Item = T> + Send + use<T>> {
     let principal = require_principal(ctx)?;
     let id = parse_id(conversation_id, "conversation")?;
-    let events = service(ctx).subscribe(principal.user_id, id).await.gql()?;
-    Ok((principal.user_id, events))
+    let me = principal.user_id;
+    let events = service(ctx).subscribe(me, id).await.gql()?;
+    Ok(events.filter_map(move |event| std::future::ready(pick(me, event))))
 }
 
 pub struct Subscription;
@@ -409,49 +412,41 @@ pub struct Subscription;
 impl Subscription {
     /// Messages sent to a conversation you take part in, from now on.
     async fn message_added(&self, ctx: &Context<'_>, conversation_id: ID) -> Result<impl Stream<Item = Message>> {
-        let (_, events) = live_events(ctx, &conversation_id).await?;
-        Ok(events.filter_map(|event| async move {
-            match event {
-                LiveEvent::MessageAdded { message } => Some(Message(message.into())),
-                _ => None,
-            }
-        }))
+        live(ctx, &conversation_id, |_, event| match event {
+            LiveEvent::MessageAdded { message } => Some(Message(message.into())),
+            _ => None,
+        })
+        .await
     }
 
     /// Messages of the conversation edited or deleted (tombstones), from now on.
     async fn message_updated(&self, ctx: &Context<'_>, conversation_id: ID) -> Result<impl Stream<Item = Message>> {
-        let (_, events) = live_events(ctx, &conversation_id).await?;
-        Ok(events.filter_map(|event| async move {
-            match event {
-                LiveEvent::MessageUpdated { message } => Some(Message(message.into())),
-                _ => None,
-            }
-        }))
+        live(ctx, &conversation_id, |_, event| match event {
+            LiveEvent::MessageUpdated { message } => Some(Message(message.into())),
+            _ => None,
+        })
+        .await
     }
 
     /// Participants' read marks moving forward, from now on.
     async fn message_read(&self, ctx: &Context<'_>, conversation_id: ID) -> Result<impl Stream<Item = ReadReceipt>> {
-        let (_, events) = live_events(ctx, &conversation_id).await?;
-        Ok(events.filter_map(|event| async move {
-            match event {
-                LiveEvent::MessageRead { receipt } => Some(ReadReceipt(receipt.into())),
-                _ => None,
-            }
-        }))
+        live(ctx, &conversation_id, |_, event| match event {
+            LiveEvent::MessageRead { receipt } => Some(ReadReceipt(receipt.into())),
+            _ => None,
+        })
+        .await
     }
 
     /// The other participants typing (your own typing is not echoed back).
     async fn typing(&self, ctx: &Context<'_>, conversation_id: ID) -> Result<impl Stream<Item = TypingEvent>> {
-        let (me, events) = live_events(ctx, &conversation_id).await?;
-        Ok(events.filter_map(move |event| async move {
-            match event {
-                LiveEvent::Typing { typing } if typing.user_id != me.as_uuid() => Some(TypingEvent {
-                    conversation_id: id_of(typing.conversation_id),
-                    user: User { id: id_of(typing.user_id) },
-                    at: typing.at,
-                }),
-                _ => None,
-            }
-        }))
+        live(ctx, &conversation_id, |me, event| match event {
+            LiveEvent::Typing { typing } if typing.user_id != me.as_uuid() => Some(TypingEvent {
+                conversation_id: id_of(typing.conversation_id),
+                user: User { id: id_of(typing.user_id) },
+                at: typing.at,
+            }),
+            _ => None,
+        })
+        .await
     }
 }
