@@ -18,7 +18,7 @@
 //! batching: { enabled: false, max_size: 10 }
 //! apq: { enabled: true, capacity: 10000 }
 //! cors: { allow_origins: ["https://app.example.com"], allow_credentials: true, max_age: 10m }
-//! limits: { body_bytes: 2097152, max_depth: 32, max_aliases: 128, max_root_fields: 64, max_tokens: 50000, max_cost: 0, list_size: 10 }
+//! limits: { body_bytes: 1048576, max_depth: 32, max_aliases: 128, max_root_fields: 64, max_tokens: 50000, max_cost: 0, list_size: 10 }
 //! subscriptions: { max_connections: 20000, max_per_connection: 100, init_timeout: 10s, dedup: true }
 //! ```
 
@@ -55,7 +55,16 @@ pub struct SubgraphSettings {
     pub dedup: bool,
     /// How long this subgraph's answers to queries are cached (`None`: not cached).
     pub cache_ttl: Option<Duration>,
+    /// The largest request body the subgraph accepts (its `BODY_LIMIT_BYTES`, 2 MiB by
+    /// default): a larger one is refused at the router with `REQUEST_TOO_LARGE` instead of being
+    /// sent for a 413. `0`: no check.
+    pub max_request_bytes: usize,
 }
+
+/// The subgraphs' default body limit (`BODY_LIMIT_BYTES` of `platform`); the router's own body
+/// limit is half of it, so what the router admits, the subgraphs accept (see
+/// `router/docs/rate-limits-and-safety.md`, "Limits at the router and the subgraphs").
+pub const SUBGRAPH_BODY_LIMIT_BYTES: usize = 2 * 1024 * 1024;
 
 impl Default for SubgraphSettings {
     fn default() -> Self {
@@ -66,6 +75,7 @@ impl Default for SubgraphSettings {
             breaker: crate::traffic::BreakerSettings::default(),
             dedup: true,
             cache_ttl: None,
+            max_request_bytes: SUBGRAPH_BODY_LIMIT_BYTES,
         }
     }
 }
@@ -92,6 +102,9 @@ pub struct RouterConfig {
     pub introspection: bool,
     /// Browser origins allowed to call the router cross-origin (none by default).
     pub cors: Cors,
+    /// `max-age` of `Cache-Control: public` on anonymous GET answers to persisted queries (APQ
+    /// and trusted documents), for CDNs; zero: `no-store` like every other answer.
+    pub cache_control_max_age: Duration,
     /// Batched requests (a JSON array of operations): off by default, capped when on.
     pub batching: Batching,
     /// Automatic persisted queries (in memory).
@@ -133,11 +146,12 @@ impl Default for RouterConfig {
             expose_subgraph_errors: false,
             introspection: false,
             cors: Cors::default(),
+            cache_control_max_age: Duration::from_secs(10),
             batching: Batching::default(),
             apq: ApqSettings::default(),
             redis_url: None,
             response_cache_capacity: 10_000,
-            body_limit_bytes: 2 * 1024 * 1024,
+            body_limit_bytes: SUBGRAPH_BODY_LIMIT_BYTES / 2,
             operation_limits: crate::limits::OperationLimits::default(),
             header_limits: crate::header_limits::HeaderLimits::default(),
             csrf: crate::csrf::Csrf::default(),
@@ -230,6 +244,23 @@ impl RouterConfig {
                 v.split(',').map(str::trim).filter(|o| !o.is_empty()).map(str::to_owned).collect();
             self.cors.check("ROUTER_CORS_ALLOW_ORIGINS")?;
         }
+        if let Some(v) = var("ROUTER_CORS_ALLOW_LOCALHOST") {
+            self.cors.allow_localhost = parse_bool("ROUTER_CORS_ALLOW_LOCALHOST", &v)?;
+        }
+        if let Some(v) = var("ROUTER_CORS_ALLOW_CREDENTIALS") {
+            self.cors.allow_credentials = parse_bool("ROUTER_CORS_ALLOW_CREDENTIALS", &v)?;
+            self.cors.check("ROUTER_CORS_ALLOW_CREDENTIALS")?;
+        }
+        if let Some(v) = var("ROUTER_CORS_ALLOW_HEADERS") {
+            self.cors.allow_headers = Some(cors_headers("ROUTER_CORS_ALLOW_HEADERS", &v)?);
+        }
+        if let Some(v) = var("ROUTER_CORS_EXPOSE_HEADERS") {
+            self.cors.expose_headers = cors_headers("ROUTER_CORS_EXPOSE_HEADERS", &v)?;
+        }
+        if let Some(v) = var("ROUTER_CACHE_CONTROL_MAX_AGE") {
+            self.cache_control_max_age =
+                parse_duration_or_zero(&v).map_err(|e| ConfigError(format!("ROUTER_CACHE_CONTROL_MAX_AGE: {e}")))?;
+        }
         if let Some(v) = var("ROUTER_BODY_LIMIT_BYTES") {
             self.body_limit_bytes = v
                 .trim()
@@ -301,15 +332,28 @@ impl Default for Batching {
 pub struct Cors {
     /// Exact origins (`https://app.example.com`), or `*` for any (not with credentials).
     pub allow_origins: Vec<String>,
+    /// Any `localhost` / `127.0.0.1` / `[::1]` origin, any port (on in the dev stack).
+    pub allow_localhost: bool,
     /// Whether browsers may send cookies and `authorization` cross-origin.
     pub allow_credentials: bool,
+    /// Request headers browsers may send; `None`: whatever the preflight asks for (mirrored).
+    pub allow_headers: Option<Vec<String>>,
+    /// Response headers scripts may read besides the safelisted ones.
+    pub expose_headers: Vec<String>,
     /// How long browsers may cache a preflight's answer.
     pub max_age: Duration,
 }
 
 impl Default for Cors {
     fn default() -> Self {
-        Self { allow_origins: Vec::new(), allow_credentials: false, max_age: Duration::from_secs(600) }
+        Self {
+            allow_origins: Vec::new(),
+            allow_localhost: false,
+            allow_credentials: false,
+            allow_headers: None,
+            expose_headers: Vec::new(),
+            max_age: Duration::from_secs(600),
+        }
     }
 }
 
@@ -331,6 +375,36 @@ impl Cors {
             return Err(ConfigError(format!("{key}: `*` cannot be combined with allow_credentials")));
         }
         Ok(())
+    }
+}
+
+/// A comma-separated list of header names for CORS (validated, lower-cased; `*` is refused:
+/// the default already mirrors what browsers ask for).
+fn cors_headers(key: &str, text: &str) -> Result<Vec<String>, ConfigError> {
+    cors_header_list(key, text.split(','))
+}
+
+fn cors_header_list<'a>(key: &str, names: impl IntoIterator<Item = &'a str>) -> Result<Vec<String>, ConfigError> {
+    let mut out = Vec::new();
+    for name in names.into_iter().map(str::trim).filter(|n| !n.is_empty()) {
+        let lower = name.to_ascii_lowercase();
+        if reqwest::header::HeaderName::from_bytes(lower.as_bytes()).is_err() || lower == "*" {
+            return Err(ConfigError(format!("{key}: `{name}` is not a header name")));
+        }
+        if !out.contains(&lower) {
+            out.push(lower);
+        }
+    }
+    Ok(out)
+}
+
+/// A duration that may be zero (`0` turns the feature off).
+fn parse_duration_or_zero(text: &str) -> Result<Duration, String> {
+    match parse_duration(text) {
+        Err(_) if text.trim().trim_end_matches(|c: char| c.is_ascii_alphabetic()).parse() == Ok(0u64) => {
+            Ok(Duration::ZERO)
+        }
+        other => other,
     }
 }
 
@@ -501,6 +575,8 @@ struct File {
     #[serde(default)]
     cors: CorsSection,
     #[serde(default)]
+    cache_control: CacheControlSection,
+    #[serde(default)]
     batching: BatchingSection,
     #[serde(default)]
     apq: ApqSection,
@@ -544,6 +620,7 @@ struct SubgraphSection {
     circuit_breaker: Option<BreakerSection>,
     dedup: Option<bool>,
     cache: Option<CacheSection>,
+    max_request_bytes: Option<usize>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -587,7 +664,18 @@ struct CorsSection {
     #[serde(default)]
     allow_origins: Vec<String>,
     #[serde(default)]
+    allow_localhost: bool,
+    #[serde(default)]
     allow_credentials: bool,
+    allow_headers: Option<Vec<String>>,
+    #[serde(default)]
+    expose_headers: Vec<String>,
+    max_age: Option<String>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct CacheControlSection {
     max_age: Option<String>,
 }
 
@@ -610,6 +698,7 @@ struct LimitsSection {
     list_size: Option<u64>,
     header_bytes: Option<usize>,
     headers: Option<usize>,
+    forwarded_header_bytes: Option<usize>,
 }
 
 impl File {
@@ -644,7 +733,17 @@ impl File {
         config.expose_subgraph_errors = self.subgraph_errors.expose;
         config.introspection = self.introspection.enabled;
         config.cors.allow_origins = self.cors.allow_origins;
+        config.cors.allow_localhost = self.cors.allow_localhost;
         config.cors.allow_credentials = self.cors.allow_credentials;
+        if let Some(list) = &self.cors.allow_headers {
+            config.cors.allow_headers = Some(cors_header_list("cors.allow_headers", list.iter().map(String::as_str))?);
+        }
+        config.cors.expose_headers =
+            cors_header_list("cors.expose_headers", self.cors.expose_headers.iter().map(String::as_str))?;
+        if let Some(age) = &self.cache_control.max_age {
+            config.cache_control_max_age =
+                parse_duration_or_zero(age).map_err(|e| ConfigError(format!("cache_control.max_age: {e}")))?;
+        }
         if let Some(age) = &self.cors.max_age {
             config.cors.max_age = parse_duration(age).map_err(|e| ConfigError(format!("cors.max_age: {e}")))?;
         }
@@ -664,6 +763,8 @@ impl File {
             config.batching.max_size = size;
         }
         config.header_limits.max_bytes = self.limits.header_bytes.unwrap_or(config.header_limits.max_bytes);
+        config.header_limits.max_forwarded_bytes =
+            self.limits.forwarded_header_bytes.unwrap_or(config.header_limits.max_forwarded_bytes);
         config.header_limits.max_count = self.limits.headers.unwrap_or(config.header_limits.max_count);
         config.csrf = self.csrf;
         config.persisted_documents = self.persisted_documents;
@@ -738,6 +839,7 @@ impl SubgraphSection {
             breaker,
             dedup: self.dedup.unwrap_or(base.dedup),
             cache_ttl,
+            max_request_bytes: self.max_request_bytes.unwrap_or(base.max_request_bytes),
         })
     }
 }

@@ -21,7 +21,7 @@ use axum::http::{HeaderMap, HeaderName, StatusCode, header};
 use serde::Deserialize;
 
 use crate::config::ConfigError;
-use crate::refusal::Refused;
+use crate::edge::Refused;
 
 /// The code of a refused request.
 pub const CODE: &str = "CSRF_PREVENTED";

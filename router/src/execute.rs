@@ -40,6 +40,8 @@ fn subgraph_client(settings: &SubgraphSettings) -> reqwest::Client {
 pub struct Forwarded {
     pub headers: Vec<(reqwest::header::HeaderName, reqwest::header::HeaderValue)>,
     pub claims: Option<Arc<crate::auth::Claims>>,
+    /// The client's address, as the edge resolved it (sent as `x-forwarded-for`).
+    pub client: Option<std::net::IpAddr>,
 }
 
 pub struct Executor {
@@ -93,12 +95,14 @@ impl Executor {
     /// The error for a subgraph that could not be asked (down, timed out, not GraphQL, circuit open).
     fn request_failed(&self, service: &str, failure: FetchError, path: Option<Value>) -> Value {
         let code = failure.code();
-        let message = match failure {
-            FetchError::CircuitOpen => format!("subgraph {service} is failing; requests are paused"),
-            FetchError::Failed(message) => message,
+        let (message, refused) = match failure {
+            FetchError::CircuitOpen => (format!("subgraph {service} is failing; requests are paused"), false),
+            FetchError::Failed(message) => (message, false),
+            FetchError::Refused { message, .. } => (message, true),
         };
         tracing::warn!(service, %message, "subgraph request failed");
-        let shown = if self.expose_errors { message } else { "a subgraph request failed".to_owned() };
+        // A refusal of the request itself says what the client can change: always shown.
+        let shown = if self.expose_errors || refused { message } else { "a subgraph request failed".to_owned() };
         let mut error = json!({ "message": shown, "extensions": { "code": code } });
         if let Some(path) = path {
             error["path"] = path;
@@ -193,7 +197,7 @@ impl Executor {
             subgraph = %lane.name(),
         );
         let started = std::time::Instant::now();
-        let result = lane.fetch(body, &forwarded.headers, query).instrument(span).await;
+        let result = lane.fetch(body, &forwarded.headers, forwarded.client, query).instrument(span).await;
         let outcome = match &result {
             Ok(body) if body.get("errors").is_some_and(|e| e.as_array().is_some_and(|e| !e.is_empty())) => {
                 Outcome::Partial

@@ -6,8 +6,12 @@
 //! header block near 400 KiB; these limits are the router's own, tighter and the same over
 //! HTTP/2, answered as a GraphQL error (`HEADERS_TOO_LARGE`, HTTP 431).
 //!
+//! The headers the router forwards to subgraphs (`headers.forward`) have a tighter limit of their
+//! own, `forwarded_header_bytes` (8 KiB): subgraphs served over HTTP/2 accept a header list of
+//! 16 KiB (hyper's default), so whatever the router admits, a subgraph accepts.
+//!
 //! ```yaml
-//! limits: { header_bytes: 32768, headers: 100 }
+//! limits: { header_bytes: 32768, headers: 100, forwarded_header_bytes: 8192 }
 //! ```
 
 use axum::extract::{Request, State};
@@ -16,7 +20,7 @@ use axum::middleware::Next;
 use axum::response::Response;
 
 use crate::config::ConfigError;
-use crate::refusal::{Refused, prefers_graphql_response};
+use crate::edge::Refused;
 
 /// The code of a refused request.
 pub const CODE: &str = "HEADERS_TOO_LARGE";
@@ -28,26 +32,48 @@ pub struct HeaderLimits {
     pub max_bytes: usize,
     /// Header lines (a name repeated counts each time).
     pub max_count: usize,
+    /// Bytes of the headers forwarded to subgraphs, names and values.
+    pub max_forwarded_bytes: usize,
 }
 
 impl Default for HeaderLimits {
     fn default() -> Self {
-        Self { max_bytes: 32 * 1024, max_count: 100 }
+        Self { max_bytes: 32 * 1024, max_count: 100, max_forwarded_bytes: 8 * 1024 }
     }
 }
 
 impl HeaderLimits {
     /// Applies `ROUTER_MAX_HEADER_BYTES` and `ROUTER_MAX_HEADERS` (0: no limit).
     pub fn apply_env(&mut self, env: &dyn Fn(&str) -> Option<String>) -> Result<(), ConfigError> {
-        for (name, slot) in
-            [("ROUTER_MAX_HEADER_BYTES", &mut self.max_bytes), ("ROUTER_MAX_HEADERS", &mut self.max_count)]
-        {
+        for (name, slot) in [
+            ("ROUTER_MAX_HEADER_BYTES", &mut self.max_bytes),
+            ("ROUTER_MAX_HEADERS", &mut self.max_count),
+            ("ROUTER_MAX_FORWARDED_HEADER_BYTES", &mut self.max_forwarded_bytes),
+        ] {
             if let Some(v) = env(name).filter(|v| !v.trim().is_empty()) {
                 *slot = v
                     .trim()
                     .parse()
                     .map_err(|_| ConfigError(format!("{name}: `{v}` is not a number (0: no limit)")))?;
             }
+        }
+        Ok(())
+    }
+
+    /// Checks the forwarded headers (`forward`, lower-case names) against their limit.
+    pub fn check_forwarded(&self, headers: &HeaderMap, forward: &[String]) -> Result<(), Refused> {
+        if self.max_forwarded_bytes == 0 {
+            return Ok(());
+        }
+        let bytes = forward.iter().fold(0usize, |sum, name| {
+            headers.get_all(name.as_str()).iter().fold(sum, |sum, v| sum.saturating_add(name.len() + v.len()))
+        });
+        if bytes > self.max_forwarded_bytes {
+            return Err(refused(format!(
+                "the headers forwarded to subgraphs ({}) take {bytes} bytes; at most {} are accepted",
+                forward.join(", "),
+                self.max_forwarded_bytes
+            )));
         }
         Ok(())
     }
@@ -76,12 +102,22 @@ fn refused(message: String) -> Refused {
     Refused { status: StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE, code: CODE, message }
 }
 
+/// The limits and the names of the forwarded headers, as the middleware holds them.
+#[derive(Debug, Clone)]
+pub struct Enforced {
+    pub limits: HeaderLimits,
+    pub forward: std::sync::Arc<[String]>,
+}
+
 /// Middleware refusing requests over the limits:
-/// `.layer(axum::middleware::from_fn_with_state(limits, header_limits::enforce))`.
-pub async fn enforce(State(limits): State<HeaderLimits>, request: Request, next: Next) -> Response {
-    match limits.check(request.headers()) {
+/// `.layer(axum::middleware::from_fn_with_state(enforced, header_limits::enforce))`.
+pub async fn enforce(State(enforced): State<Enforced>, request: Request, next: Next) -> Response {
+    let headers = request.headers();
+    match enforced.limits.check(headers).and_then(|()| enforced.limits.check_forwarded(headers, &enforced.forward)) {
         Ok(()) => next.run(request).await,
-        Err(refused) => refused.into_response(prefers_graphql_response(request.headers())),
+        Err(refused) => refused.into_response(crate::edge::refusal::graphql_response(
+            crate::edge::accept::Accept::from_headers(request.headers()).json(),
+        )),
     }
 }
 
@@ -106,7 +142,7 @@ mod tests {
 
     #[test]
     fn the_number_of_headers_is_limited() {
-        let limits = HeaderLimits { max_bytes: 0, max_count: 3 };
+        let limits = HeaderLimits { max_bytes: 0, max_count: 3, max_forwarded_bytes: 0 };
         assert_eq!(limits.check(&with_headers(3, 1)), Ok(()));
         let refused = limits.check(&with_headers(4, 1)).expect_err("four headers");
         assert_eq!((refused.status, refused.code), (StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE, "HEADERS_TOO_LARGE"));
@@ -120,28 +156,44 @@ mod tests {
     #[test]
     fn the_size_of_names_and_values_is_limited() {
         // Two headers `x-h0`, `x-h1` (4 bytes each) with 6-byte values: 20 bytes.
-        let limits = HeaderLimits { max_bytes: 20, max_count: 0 };
+        let limits = HeaderLimits { max_bytes: 20, max_count: 0, max_forwarded_bytes: 0 };
         assert_eq!(limits.check(&with_headers(2, 6)), Ok(()));
         let refused = limits.check(&with_headers(2, 7)).expect_err("22 bytes");
         assert!(refused.message.contains("22 bytes"), "{}", refused.message);
-        assert_eq!(HeaderLimits { max_bytes: 0, max_count: 0 }.check(&with_headers(500, 1000)), Ok(()), "off");
+        let off = HeaderLimits { max_bytes: 0, max_count: 0, max_forwarded_bytes: 0 };
+        assert_eq!(off.check(&with_headers(500, 1000)), Ok(()), "off");
     }
 
     #[test]
     fn limits_come_from_the_environment() {
         let mut limits = HeaderLimits::default();
-        assert_eq!(limits, HeaderLimits { max_bytes: 32768, max_count: 100 });
+        assert_eq!(limits, HeaderLimits { max_bytes: 32768, max_count: 100, max_forwarded_bytes: 8192 });
         limits.apply_env(&|n| (n == "ROUTER_MAX_HEADERS").then(|| "50".to_owned())).expect("valid");
         assert_eq!(limits.max_count, 50);
         assert!(limits.apply_env(&|n| (n == "ROUTER_MAX_HEADER_BYTES").then(|| "big".to_owned())).is_err());
     }
 
+    #[test]
+    fn forwarded_headers_have_a_limit_of_their_own() {
+        let limits = HeaderLimits { max_bytes: 0, max_count: 0, max_forwarded_bytes: 100 };
+        let forward = vec!["authorization".to_owned()];
+        let mut headers = HeaderMap::new();
+        headers.insert(header::AUTHORIZATION, HeaderValue::from_str(&"t".repeat(80)).expect("value"));
+        headers.insert("x-not-forwarded", HeaderValue::from_str(&"c".repeat(5000)).expect("value"));
+        assert_eq!(limits.check_forwarded(&headers, &forward), Ok(()), "only forwarded headers count");
+        headers.insert(header::AUTHORIZATION, HeaderValue::from_str(&"t".repeat(100)).expect("value"));
+        let refused = limits.check_forwarded(&headers, &forward).expect_err("113 bytes");
+        assert_eq!(refused.code, "HEADERS_TOO_LARGE");
+        assert!(refused.message.contains("authorization"), "{}", refused.message);
+    }
+
     #[tokio::test]
     async fn the_middleware_answers_431_before_the_handler() {
-        let limits = HeaderLimits { max_bytes: 64, max_count: 10 };
+        let limits = HeaderLimits { max_bytes: 64, max_count: 10, max_forwarded_bytes: 0 };
+        let enforced = Enforced { limits, forward: std::sync::Arc::from(Vec::new()) };
         let app = Router::new()
             .route("/graphql", get(|| async { "ran" }))
-            .layer(axum::middleware::from_fn_with_state(limits, enforce));
+            .layer(axum::middleware::from_fn_with_state(enforced, enforce));
         let small = Request::get("/graphql").body(Body::empty()).expect("request");
         assert_eq!(app.clone().oneshot(small).await.expect("response").status(), StatusCode::OK);
         let big = Request::get("/graphql")
@@ -151,7 +203,7 @@ mod tests {
             .expect("request");
         let response = app.oneshot(big).await.expect("response");
         assert_eq!(response.status(), StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE);
-        assert_eq!(response.headers()[header::CONTENT_TYPE], crate::refusal::GRAPHQL_RESPONSE);
+        assert_eq!(response.headers()[header::CONTENT_TYPE], crate::edge::accept::GRAPHQL_RESPONSE);
         let bytes = axum::body::to_bytes(response.into_body(), 1 << 16).await.expect("body");
         let body: serde_json::Value = serde_json::from_slice(&bytes).expect("json");
         assert_eq!(body["errors"][0]["extensions"]["code"], "HEADERS_TOO_LARGE");

@@ -1,32 +1,38 @@
 //! GraphQL over HTTP: POST (JSON) and GET (queries only), `application/graphql-response+json`
-//! or `application/json` answers with the spec's status codes, `/health`, a body limit.
+//! or `application/json` answers with the spec's status codes, subscriptions over SSE and
+//! multipart HTTP, WebSocket upgrades, `/health`, `/metrics`. The checks before execution live
+//! in [`crate::edge`], in the order a request meets them.
 
 use std::sync::Arc;
 
 use axum::Router as HttpRouter;
 use axum::body::Bytes;
-use axum::extract::{Query, State};
+use axum::extract::rejection::BytesRejection;
+use axum::extract::{DefaultBodyLimit, Query, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use serde_json::{Map, Value, json};
-use tower_http::limit::RequestBodyLimitLayer;
 
-use crate::execute::Forwarded;
+use crate::edge::accept::{Accept, StreamKind};
+use crate::edge::refusal::{REQUEST_TOO_LARGE, graphql_response as is_graphql_response};
+use crate::edge::{Caller, Refused, admit, forwarded, respond};
+use crate::subscription::framing::{self, Results};
 use crate::telemetry::Outcome;
 use crate::{GraphqlRequest, Router};
 
-const GRAPHQL_RESPONSE: &str = "application/graphql-response+json";
-
 pub fn routes(router: Arc<Router>) -> HttpRouter {
     let limit = router.config().body_limit_bytes;
-    let cors = cors_layer(&router.config().cors);
-    let header_limits = router.config().header_limits;
+    let cors = crate::edge::cors::layer(&router.config().cors);
+    let header_limits = crate::header_limits::Enforced {
+        limits: router.config().header_limits,
+        forward: router.config().forward_headers.clone().into(),
+    };
     let routes = HttpRouter::new()
         .route("/graphql", get(graphql_get).post(graphql_post))
         .route("/health", get(|| async { axum::Json(json!({ "status": "ok" })) }))
         .route("/metrics", get(metrics))
-        .layer(RequestBodyLimitLayer::new(limit))
+        .layer(DefaultBodyLimit::max(limit))
         .with_state(router);
     let routes = match cors {
         Some(cors) => routes.layer(cors),
@@ -42,85 +48,45 @@ async fn metrics(State(router): State<Arc<Router>>) -> Response {
     response
 }
 
-/// The CORS layer for the configured allow-list; `None` (no CORS headers) when it is empty.
-fn cors_layer(config: &crate::config::Cors) -> Option<tower_http::cors::CorsLayer> {
-    use axum::http::{HeaderName, Method};
-    use tower_http::cors::{AllowOrigin, CorsLayer};
-    if config.allow_origins.is_empty() {
-        return None;
-    }
-    let origins = if config.allow_origins.iter().any(|o| o == "*") {
-        AllowOrigin::any()
+/// A body the router could not read: over the limit (413 `REQUEST_TOO_LARGE`) or cut short.
+fn body_refused(router: &Router, rejection: &BytesRejection, graphql_response: bool) -> Response {
+    let refused = if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
+        let limit = router.config().body_limit_bytes;
+        Refused::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            REQUEST_TOO_LARGE,
+            format!("the request body is larger than the {limit} bytes this router accepts"),
+        )
     } else {
-        AllowOrigin::list(config.allow_origins.iter().filter_map(|o| HeaderValue::from_str(o).ok()))
+        Refused::bad_request(format!("the request body could not be read: {}", rejection.body_text()))
     };
-    let headers = [
-        header::CONTENT_TYPE,
-        header::AUTHORIZATION,
-        header::ACCEPT,
-        HeaderName::from_static("apollo-require-preflight"),
-        HeaderName::from_static("x-apollo-operation-name"),
-        HeaderName::from_static("x-api-key"),
-    ];
-    Some(
-        CorsLayer::new()
-            .allow_origin(origins)
-            .allow_methods([Method::GET, Method::POST, Method::OPTIONS])
-            .allow_headers(headers)
-            .allow_credentials(config.allow_credentials)
-            .max_age(config.max_age),
-    )
+    router.metrics().refused(refused.code);
+    refused.into_response(graphql_response)
 }
 
-/// Which media type the client accepts for the answer.
-fn wants_graphql_response(headers: &HeaderMap) -> Result<bool, ()> {
-    let Some(accept) = headers.get(header::ACCEPT).and_then(|v| v.to_str().ok()) else { return Ok(false) };
-    let types: Vec<&str> = accept.split(',').map(|t| t.split(';').next().unwrap_or("").trim()).collect();
-    if types.contains(&GRAPHQL_RESPONSE) {
-        return Ok(true);
-    }
-    if types.iter().any(|t| *t == "application/json" || *t == "*/*" || *t == "application/*") {
-        return Ok(false);
-    }
-    Err(())
-}
-
-fn reply(status: StatusCode, graphql_response: bool, body: &Value) -> Response {
-    let content_type = if graphql_response { GRAPHQL_RESPONSE } else { "application/json" };
-    // Straight into bytes (`Display` would go through `fmt::Write`, character by character).
-    let bytes =
-        serde_json::to_vec(body).unwrap_or_else(|_| br#"{"errors":[{"message":"unserialisable response"}]}"#.to_vec());
-    let mut response = (status, bytes).into_response();
-    response.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));
-    response
-}
-
-fn request_error(status: StatusCode, graphql_response: bool, message: &str) -> Response {
-    reply(status, graphql_response, &json!({ "errors": [{ "message": message }] }))
-}
-
-pub(crate) fn forwarded(router: &Router, headers: &HeaderMap, caller: &Caller) -> Forwarded {
-    let mut out = Forwarded { claims: caller.claims.clone(), ..Forwarded::default() };
-    for name in &router.config().forward_headers {
-        let name_and_value = (reqwest::header::HeaderName::from_bytes(name.as_bytes()), headers.get(name.as_str()));
-        if let (Ok(n), Some(v)) = name_and_value
-            && let Ok(v) = reqwest::header::HeaderValue::from_bytes(v.as_bytes())
-        {
-            out.headers.push((n, v));
-        }
-    }
-    out
+/// How an operation's answer goes out: the JSON flavour, and the stream a subscription may use.
+#[derive(Clone, Copy)]
+struct Negotiated {
+    graphql_response: bool,
+    stream: Option<StreamKind>,
 }
 
 async fn run(
-    router: &Router,
+    router: &Arc<Router>,
     headers: &HeaderMap,
     caller: &Caller,
     request: GraphqlRequest,
-    graphql_response: bool,
+    negotiated: Negotiated,
 ) -> Handled {
-    let want_plan = headers.get("x-query-plan").is_some_and(|v| v == "true");
     let operation = request.operation_name.clone();
+    if let Some(kind) = negotiated.stream
+        && is_subscription(&request.query, request.operation_name.as_deref())
+    {
+        let response = start_stream(router, headers, caller, request, kind).await;
+        return Handled { response, operation, outcome: Outcome::Ok };
+    }
+    let graphql_response = negotiated.graphql_response;
+    let want_plan = headers.get("x-query-plan").is_some_and(|v| v == "true");
     let result = router.execute(request, &forwarded(router, headers, caller), want_plan).await;
     let status = if result.request_error && graphql_response { StatusCode::BAD_REQUEST } else { StatusCode::OK };
     let errors = result.body.get("errors").is_some_and(|e| e.as_array().is_some_and(|e| !e.is_empty()));
@@ -130,7 +96,7 @@ async fn run(
         (false, true, true) => Outcome::Partial,
         (false, true, false) => Outcome::Error,
     };
-    Handled { response: reply(status, graphql_response, &result.body), operation, outcome }
+    Handled { response: respond(status, graphql_response, &result.body), operation, outcome }
 }
 
 /// A request's answer, and what the metrics and the access log say about it.
@@ -144,73 +110,6 @@ impl Handled {
     fn refused(response: Response) -> Self {
         Self { response, operation: None, outcome: Outcome::RequestError }
     }
-}
-
-/// Who is calling, as the edge established it before the request is parsed.
-#[derive(Default, Clone)]
-pub(crate) struct Caller {
-    pub(crate) partner: Option<Arc<crate::trusted::Client>>,
-    pub(crate) claims: Option<Arc<crate::auth::Claims>>,
-    /// The rate-limit bucket (also the access log's client).
-    pub(crate) bucket: String,
-}
-
-/// The edge's checks, in order: CSRF, the partner's API key, the token, the rate limit or the
-/// partner's quota. A refusal is answered before anything is parsed. WebSocket upgrades skip
-/// the CSRF check (`csrf: false`): their token travels in `connection_init`, never in ambient
-/// browser credentials.
-async fn admit(
-    router: &Router,
-    headers: &HeaderMap,
-    peer: Option<std::net::IpAddr>,
-    graphql_response: bool,
-    csrf: bool,
-) -> Result<Caller, Response> {
-    use crate::ratelimit::{ClientKey, Decision, Rule};
-    let refuse = |status: StatusCode, code: &'static str, body: &Value| {
-        router.metrics().refused(code);
-        reply(status, graphql_response, body)
-    };
-    if csrf && let Err(refused) = router.config().csrf.check(headers) {
-        return Err(refuse(refused.status, refused.code, &refused.body()));
-    }
-    let partner = router.partners().identify(headers).map_err(|e| {
-        let refusal = Refusal::from(e);
-        refuse(refusal.status, refusal.code.unwrap_or("BAD_REQUEST"), &refusal.body())
-    })?;
-    let claims = match router.authenticator() {
-        Some(authenticator) => authenticator
-            .authenticate(headers)
-            .await
-            .map_err(|failure| refuse(failure.status(), failure.code(), &failure.body()))?
-            .map(Arc::new),
-        None => None,
-    };
-    let key = match (&partner, claims.as_ref().and_then(|c| c.subject.as_ref())) {
-        (Some(partner), _) => ClientKey::ApiKey(partner.name.clone()),
-        (None, Some(subject)) => ClientKey::User(subject.clone()),
-        (None, None) => {
-            let peer = peer.unwrap_or(std::net::IpAddr::V4(std::net::Ipv4Addr::UNSPECIFIED));
-            ClientKey::Ip(crate::ratelimit::client_ip(peer, headers, &router.config().rate_limit.trusted_proxies))
-        }
-    };
-    let bucket = key.bucket();
-    if let Some(limiter) = router.limiter() {
-        // A partner's quota replaces the per-client rule.
-        let quota = partner
-            .as_ref()
-            .and_then(|p| p.quota)
-            .and_then(|q| Rule::new(u32::try_from(q.requests).unwrap_or(u32::MAX), q.per).ok());
-        let per_client = &router.config().rate_limit;
-        let rule = quota.or_else(|| per_client.enabled.then_some(per_client.per_client));
-        if let Some(rule) = rule
-            && let Decision::Limited { retry_after } = limiter.check(&bucket, &rule).await
-        {
-            router.metrics().refused(crate::ratelimit::CODE);
-            return Err(crate::ratelimit::limited_response(retry_after, graphql_response));
-        }
-    }
-    Ok(Caller { partner, claims, bucket })
 }
 
 /// Runs `handle` in the request's span (continuing the client's trace), then records the
@@ -240,53 +139,13 @@ async fn observed(
     handled.response
 }
 
-/// Why a request is refused before execution: status, code (if any) and message.
-pub(crate) struct Refusal {
-    status: StatusCode,
-    code: Option<&'static str>,
-    message: String,
+/// The operation of a POST body (or of a WebSocket `subscribe` payload).
+pub(crate) async fn parse_body(router: &Router, caller: &Caller, value: Value) -> Result<GraphqlRequest, Refused> {
+    Ok(parse_object(router, caller, value).await?.0)
 }
 
-impl From<String> for Refusal {
-    fn from(message: String) -> Self {
-        Self { status: StatusCode::BAD_REQUEST, code: None, message }
-    }
-}
-
-impl From<&str> for Refusal {
-    fn from(message: &str) -> Self {
-        message.to_owned().into()
-    }
-}
-
-impl From<crate::trusted::TrustedError> for Refusal {
-    fn from(error: crate::trusted::TrustedError) -> Self {
-        Self { status: error.status(), code: Some(error.code()), message: error.to_string() }
-    }
-}
-
-impl From<crate::apq::ApqError> for Refusal {
-    fn from(error: crate::apq::ApqError) -> Self {
-        // "Not found" is the protocol's request to send the query: not a failure of the client.
-        let status = if error == crate::apq::ApqError::NotFound { StatusCode::OK } else { StatusCode::BAD_REQUEST };
-        Self { status, code: Some(error.code()), message: error.to_string() }
-    }
-}
-
-impl Refusal {
-    pub(crate) fn body(&self) -> Value {
-        match self.code {
-            Some(code) => json!({ "errors": [{ "message": self.message, "extensions": { "code": code } }] }),
-            None => json!({ "errors": [{ "message": self.message }] }),
-        }
-    }
-
-    fn respond(self, graphql_response: bool) -> Response {
-        reply(self.status, graphql_response, &self.body())
-    }
-}
-
-pub(crate) async fn parse_body(router: &Router, caller: &Caller, value: Value) -> Result<GraphqlRequest, Refusal> {
+/// [`parse_body`], and whether the text came from a persisted query (APQ or trusted document).
+async fn parse_object(router: &Router, caller: &Caller, value: Value) -> Result<(GraphqlRequest, bool), Refused> {
     let Value::Object(mut object) = value else { return Err("the body must be a JSON object".into()) };
     let query = match object.remove("query") {
         Some(Value::String(q)) => Some(q),
@@ -311,8 +170,9 @@ pub(crate) async fn parse_body(router: &Router, caller: &Caller, value: Value) -
         Some(Value::String(id)) => Some(id),
         Some(_) => return Err("`documentId` must be a string".into()),
     };
+    let persisted = query.is_none();
     let query = resolve_query(router, caller, query, document_id, object.get("extensions")).await?;
-    Ok(GraphqlRequest { query, operation_name, variables })
+    Ok((GraphqlRequest { query, operation_name, variables }, persisted))
 }
 
 /// The text to run: a trusted document (by `documentId`, or by the persisted-query hash when it
@@ -325,7 +185,7 @@ async fn resolve_query(
     query: Option<String>,
     document_id: Option<String>,
     extensions: Option<&Value>,
-) -> Result<String, Refusal> {
+) -> Result<String, Refused> {
     use crate::trusted::{Source, TrustedError};
     let trusted = router.trusted();
     let partner = caller.partner.as_deref();
@@ -362,14 +222,19 @@ async fn graphql_post(
     State(router): State<Arc<Router>>,
     extensions: axum::http::Extensions,
     headers: HeaderMap,
-    body: Bytes,
+    body: Result<Bytes, BytesRejection>,
 ) -> Response {
-    if accepts_event_stream(&headers) {
-        return event_stream(router, headers, extensions, EventSource::Post(body)).await;
+    let accept = Accept::from_headers(&headers);
+    let body = match body {
+        Ok(body) => body,
+        Err(rejection) => return body_refused(&router, &rejection, is_graphql_response(accept.json())),
+    };
+    if let Some(kind) = accept.stream_only() {
+        return event_stream(router, headers, extensions, EventSource::Post(body), kind).await;
     }
     let (router, headers) = (&router, &headers);
-    guarded(router, "POST /graphql", headers, &extensions, |caller, graphql_response| async move {
-        post(router, headers, &caller, body, graphql_response).await
+    guarded(router, "POST /graphql", headers, &extensions, &accept, |caller, negotiated| async move {
+        post(router, headers, &caller, body, negotiated).await
     })
     .await
 }
@@ -381,49 +246,57 @@ async fn guarded<F, Fut>(
     method: &'static str,
     headers: &HeaderMap,
     extensions: &axum::http::Extensions,
+    accept: &Accept,
     handle: F,
 ) -> Response
 where
-    F: FnOnce(Caller, bool) -> Fut,
+    F: FnOnce(Caller, Negotiated) -> Fut,
     Fut: std::future::Future<Output = Handled>,
 {
     observed(router, method, headers, async {
-        let Ok(graphql_response) = wants_graphql_response(headers) else {
+        let Some(json) = accept.json() else {
             let message = "accept application/graphql-response+json or application/json";
-            return (Handled::refused(request_error(StatusCode::NOT_ACCEPTABLE, false, message)), String::new());
+            let refused = Refused::new(StatusCode::NOT_ACCEPTABLE, "NOT_ACCEPTABLE", message);
+            router.metrics().refused(refused.code);
+            return (Handled::refused(refused.into_response(false)), String::new());
         };
-        let caller = match admit(router, headers, peer(extensions), graphql_response, true).await {
+        let negotiated = Negotiated { graphql_response: is_graphql_response(Some(json)), stream: accept.stream() };
+        let caller = match admit(router, headers, peer(extensions), negotiated.graphql_response, true).await {
             Ok(caller) => caller,
             Err(response) => return (Handled::refused(response), String::new()),
         };
         let bucket = caller.bucket.clone();
-        (handle(caller, graphql_response).await, bucket)
+        (handle(caller, negotiated).await, bucket)
     })
     .await
 }
 
-async fn post(router: &Router, headers: &HeaderMap, caller: &Caller, body: Bytes, graphql_response: bool) -> Handled {
-    let refused = |status, message: &str| Handled::refused(request_error(status, graphql_response, message));
+async fn post(
+    router: &Arc<Router>,
+    headers: &HeaderMap,
+    caller: &Caller,
+    body: Bytes,
+    negotiated: Negotiated,
+) -> Handled {
+    let graphql_response = negotiated.graphql_response;
+    let refused = |refused: Refused| Handled::refused(refused.into_response(graphql_response));
     let content_type = headers.get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).unwrap_or("");
     let media = content_type.split(';').next().unwrap_or("").trim().to_ascii_lowercase();
-    if media != "application/json" && media != GRAPHQL_RESPONSE {
-        return refused(StatusCode::UNSUPPORTED_MEDIA_TYPE, "send the request as application/json");
+    if media != crate::edge::accept::JSON && media != crate::edge::accept::GRAPHQL_RESPONSE {
+        let message = "send the request as application/json";
+        return refused(Refused::new(StatusCode::UNSUPPORTED_MEDIA_TYPE, "UNSUPPORTED_MEDIA_TYPE", message));
     }
     let value: Value = match serde_json::from_slice(&body) {
         Ok(v) => v,
-        Err(e) => return refused(StatusCode::BAD_REQUEST, &format!("the body is not valid JSON: {e}")),
+        Err(e) => return refused(Refused::bad_request(format!("the body is not valid JSON: {e}"))),
     };
     if let Value::Array(items) = value {
         return run_batch(router, headers, caller, items, graphql_response).await;
     }
     match parse_body(router, caller, value).await {
-        Ok(request) => run(router, headers, caller, request, graphql_response).await,
-        Err(refusal) => Handled::refused(refusal.respond(graphql_response)),
+        Ok(request) => run(router, headers, caller, request, negotiated).await,
+        Err(refusal) => refused(refusal),
     }
-}
-
-fn coded_error(status: StatusCode, graphql_response: bool, code: &str, message: &str) -> Response {
-    reply(status, graphql_response, &json!({ "errors": [{ "message": message, "extensions": { "code": code } }] }))
 }
 
 /// A JSON array of requests, when batching is enabled: each runs on its own (concurrently), and
@@ -436,15 +309,16 @@ async fn run_batch(
     graphql_response: bool,
 ) -> Handled {
     let batching = &router.config().batching;
+    let refuse = |code: &'static str, message: String| {
+        router.metrics().refused(code);
+        Handled::refused(Refused::new(StatusCode::BAD_REQUEST, code, message).into_response(graphql_response))
+    };
     if !batching.enabled {
-        let message = "batched requests are not enabled on this router";
-        router.metrics().refused("BATCHING_DISABLED");
-        return Handled::refused(coded_error(StatusCode::BAD_REQUEST, graphql_response, "BATCHING_DISABLED", message));
+        return refuse("BATCHING_DISABLED", "batched requests are not enabled on this router".into());
     }
     if items.is_empty() || items.len() > batching.max_size {
         let message = format!("a batch holds 1 to {} requests; this one has {}", batching.max_size, items.len());
-        router.metrics().refused("BATCH_TOO_LARGE");
-        return Handled::refused(coded_error(StatusCode::BAD_REQUEST, graphql_response, "BATCH_TOO_LARGE", &message));
+        return refuse("BATCH_TOO_LARGE", message);
     }
     let forwarded = forwarded(router, headers, caller);
     let runs = items.into_iter().map(|item| {
@@ -452,12 +326,12 @@ async fn run_batch(
         async move {
             match parse_body(router, caller, item).await {
                 Ok(request) => router.execute(request, forwarded, false).await.body,
-                Err(refusal) => Refusal { code: Some(refusal.code.unwrap_or("BAD_REQUEST")), ..refusal }.body(),
+                Err(refusal) => refusal.body(),
             }
         }
     });
     let results = futures_util::future::join_all(runs).await;
-    let response = reply(StatusCode::OK, graphql_response, &Value::Array(results));
+    let response = respond(StatusCode::OK, graphql_response, &Value::Array(results));
     Handled { response, operation: Some("__batch".into()), outcome: Outcome::Ok }
 }
 
@@ -466,17 +340,21 @@ async fn graphql_get(State(router): State<Arc<Router>>, request: axum::extract::
     if is_websocket_upgrade(&parts.headers) {
         return websocket(router, &mut parts).await;
     }
+    let accept = Accept::from_headers(&parts.headers);
     let params = match Query::<Vec<(String, String)>>::try_from_uri(&parts.uri) {
         Ok(Query(params)) => params,
-        Err(rejection) => return request_error(StatusCode::BAD_REQUEST, false, &rejection.body_text()),
+        Err(rejection) => {
+            let refused = Refused::bad_request(rejection.body_text());
+            return refused.into_response(is_graphql_response(accept.json()));
+        }
     };
     let (headers, extensions) = (parts.headers, parts.extensions);
-    if accepts_event_stream(&headers) {
-        return event_stream(router, headers, extensions, EventSource::Get(params)).await;
+    if let Some(kind) = accept.stream_only() {
+        return event_stream(router, headers, extensions, EventSource::Get(params), kind).await;
     }
     let (router, headers, params) = (&router, &headers, &params);
-    guarded(router, "GET /graphql", headers, &extensions, |caller, graphql_response| async move {
-        get_request(router, headers, &caller, params, graphql_response).await
+    guarded(router, "GET /graphql", headers, &extensions, &accept, |caller, negotiated| async move {
+        get_request(router, headers, &caller, params, negotiated).await
     })
     .await
 }
@@ -485,14 +363,8 @@ fn is_websocket_upgrade(headers: &HeaderMap) -> bool {
     headers.get(header::UPGRADE).is_some_and(|v| v.as_bytes().eq_ignore_ascii_case(b"websocket"))
 }
 
-/// Whether the client asks for GraphQL over SSE (`Accept: text/event-stream`).
-fn accepts_event_stream(headers: &HeaderMap) -> bool {
-    headers
-        .get_all(header::ACCEPT)
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .flat_map(|v| v.split(','))
-        .any(|t| t.split(';').next().unwrap_or("").trim().eq_ignore_ascii_case("text/event-stream"))
+fn subscriptions_disabled() -> Response {
+    Refused::new(StatusCode::NOT_FOUND, "SUBSCRIPTIONS_DISABLED", "subscriptions are disabled").into_response(false)
 }
 
 /// A WebSocket upgrade on `/graphql`: `graphql-transport-ws` only; the partner key, a token in
@@ -502,7 +374,7 @@ async fn websocket(router: Arc<Router>, parts: &mut axum::http::request::Parts) 
     use crate::subscription::upstream::PROTOCOL;
     use axum::extract::FromRequestParts as _;
     if !router.subscriptions().settings.enabled {
-        return coded_error(StatusCode::NOT_FOUND, false, "SUBSCRIPTIONS_DISABLED", "subscriptions are disabled");
+        return subscriptions_disabled();
     }
     let offered = parts
         .headers
@@ -513,7 +385,7 @@ async fn websocket(router: Arc<Router>, parts: &mut axum::http::request::Parts) 
         .any(|p| p.trim() == PROTOCOL);
     if !offered {
         let message = format!("WebSocket clients must offer the {PROTOCOL} subprotocol");
-        return coded_error(StatusCode::BAD_REQUEST, false, "UNSUPPORTED_SUBPROTOCOL", &message);
+        return Refused::new(StatusCode::BAD_REQUEST, "UNSUPPORTED_SUBPROTOCOL", message).into_response(false);
     }
     let upgrade = match axum::extract::ws::WebSocketUpgrade::from_request_parts(parts, &()).await {
         Ok(upgrade) => upgrade,
@@ -540,28 +412,26 @@ async fn websocket(router: Arc<Router>, parts: &mut axum::http::request::Parts) 
 fn too_many_connections(router: &Router) -> Response {
     router.metrics().refused("TOO_MANY_CONNECTIONS");
     let message = "the router holds as many subscription connections as it may; retry later";
-    coded_error(StatusCode::SERVICE_UNAVAILABLE, false, "TOO_MANY_CONNECTIONS", message)
+    Refused::new(StatusCode::SERVICE_UNAVAILABLE, "TOO_MANY_CONNECTIONS", message).into_response(false)
 }
 
-/// Where an SSE request's operation comes from.
+/// Where a streamed request's operation comes from.
 enum EventSource {
     Post(Bytes),
     Get(Vec<(String, String)>),
 }
 
-/// GraphQL over SSE ("distinct connections" mode): one operation per request; each result is an
-/// `event: next`, the end an `event: complete`. Refusals before execution are plain JSON errors
-/// with their status.
+/// A request from a client that accepts only a stream (SSE or multipart): one operation per
+/// request, whatever its kind. Refusals before execution are plain JSON errors with their status.
 async fn event_stream(
     router: Arc<Router>,
     headers: HeaderMap,
     extensions: axum::http::Extensions,
     source: EventSource,
+    kind: StreamKind,
 ) -> Response {
-    use crate::subscription::Subscribed;
-    use axum::response::sse::{Event, KeepAlive, Sse};
     if !router.subscriptions().settings.enabled {
-        return coded_error(StatusCode::NOT_FOUND, false, "SUBSCRIPTIONS_DISABLED", "subscriptions are disabled");
+        return subscriptions_disabled();
     }
     let caller = match admit(&router, &headers, peer(&extensions), false, true).await {
         Ok(caller) => caller,
@@ -570,93 +440,125 @@ async fn event_stream(
     let request = match source {
         EventSource::Post(body) => {
             let content_type = headers.get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).unwrap_or("");
-            if content_type.split(';').next().unwrap_or("").trim() != "application/json" {
-                return request_error(
-                    StatusCode::UNSUPPORTED_MEDIA_TYPE,
-                    false,
-                    "send the request as application/json",
-                );
+            if content_type.split(';').next().unwrap_or("").trim() != crate::edge::accept::JSON {
+                let message = "send the request as application/json";
+                return Refused::new(StatusCode::UNSUPPORTED_MEDIA_TYPE, "UNSUPPORTED_MEDIA_TYPE", message)
+                    .into_response(false);
             }
             match serde_json::from_slice::<Value>(&body) {
                 Ok(value) => parse_body(&router, &caller, value).await,
-                Err(e) => Err(Refusal::from(format!("the body is not valid JSON: {e}"))),
+                Err(e) => Err(Refused::bad_request(format!("the body is not valid JSON: {e}"))),
             }
         }
         EventSource::Get(params) => match parse_get(&router, &caller, &params).await {
-            Ok(request)
-                if is_mutation(&router, &request.query, request.operation_name.as_deref())
+            Ok((request, _))
+                if is_mutation(&request.query, request.operation_name.as_deref())
                     && !is_subscription(&request.query, request.operation_name.as_deref()) =>
             {
-                let mut response =
-                    request_error(StatusCode::METHOD_NOT_ALLOWED, false, "mutations must be sent with POST");
-                response.headers_mut().insert(header::ALLOW, HeaderValue::from_static("POST"));
-                return response;
+                return mutation_over_get(false);
             }
-            other => other,
+            other => other.map(|(request, _)| request),
         },
     };
-    let request = match request {
-        Ok(request) => request,
-        Err(refusal) => return refusal.respond(false),
-    };
-    let Some(slot) = router.open_connection() else { return too_many_connections(&router) };
+    match request {
+        Ok(request) => start_stream(&router, &headers, &caller, request, kind).await,
+        Err(refusal) => refusal.into_response(false),
+    }
+}
+
+/// Runs `request` as a stream of results in the `kind` framing (one result for a query or a
+/// mutation), holding a connection slot under `max_connections` while it lasts.
+async fn start_stream(
+    router: &Arc<Router>,
+    headers: &HeaderMap,
+    caller: &Caller,
+    request: GraphqlRequest,
+    kind: StreamKind,
+) -> Response {
+    use crate::subscription::Subscribed;
+    if !router.subscriptions().settings.enabled {
+        return subscriptions_disabled();
+    }
+    let Some(slot) = router.open_connection() else { return too_many_connections(router) };
     let keepalive = router.subscriptions().settings.keepalive;
-    let forwarded = forwarded(&router, &headers, &caller);
-    let results = match router.subscribe(request, forwarded).await {
+    let results = match router.subscribe(request, forwarded(router, headers, caller)).await {
         Subscribed::Single(response) if response.request_error => {
-            return reply(StatusCode::BAD_REQUEST, false, &response.body);
+            return respond(StatusCode::BAD_REQUEST, false, &response.body);
         }
         Subscribed::Single(response) => Results::Once(Some(response.body.to_string().into())),
         Subscribed::Stream(stream) => Results::Stream(stream),
     };
-    let events = futures_util::stream::unfold(Some((results, slot)), |state| async move {
-        let (mut results, slot) = state?;
-        let next = match &mut results {
-            Results::Once(body) => body.take(),
-            Results::Stream(stream) => stream.next().await,
-        };
-        let event = match next {
-            Some(body) => (Event::default().event("next").data(&*body), Some((results, slot))),
-            None => (Event::default().event("complete").data(""), None),
-        };
-        Some((Ok::<_, std::convert::Infallible>(event.0), event.1))
-    });
-    Sse::new(events).keep_alive(KeepAlive::new().interval(keepalive)).into_response()
-}
-
-/// The results an SSE response streams.
-enum Results {
-    Once(Option<Arc<str>>),
-    Stream(crate::subscription::ResponseStream),
+    match kind {
+        StreamKind::EventStream => framing::event_stream(results, slot, keepalive),
+        StreamKind::Multipart => framing::multipart(results, slot, keepalive),
+    }
 }
 
 fn is_subscription(query: &str, operation_name: Option<&str>) -> bool {
     operation_type(query, operation_name) == Some(apollo_compiler::ast::OperationType::Subscription)
 }
 
+fn mutation_over_get(graphql_response: bool) -> Response {
+    let refused =
+        Refused::new(StatusCode::METHOD_NOT_ALLOWED, "METHOD_NOT_ALLOWED", "mutations must be sent with POST");
+    let mut response = refused.into_response(graphql_response);
+    response.headers_mut().insert(header::ALLOW, HeaderValue::from_static("POST"));
+    response
+}
+
 async fn get_request(
-    router: &Router,
+    router: &Arc<Router>,
     headers: &HeaderMap,
     caller: &Caller,
     params: &[(String, String)],
-    graphql_response: bool,
+    negotiated: Negotiated,
 ) -> Handled {
-    let request = match parse_get(router, caller, params).await {
-        Ok(request) => request,
-        Err(refusal) => return Handled::refused(refusal.respond(graphql_response)),
+    let (request, persisted) = match parse_get(router, caller, params).await {
+        Ok(parsed) => parsed,
+        Err(refusal) => return Handled::refused(refusal.into_response(negotiated.graphql_response)),
     };
-    if is_mutation(router, &request.query, request.operation_name.as_deref()) {
-        let mut response =
-            request_error(StatusCode::METHOD_NOT_ALLOWED, graphql_response, "mutations must be sent with POST");
-        response.headers_mut().insert(header::ALLOW, HeaderValue::from_static("POST"));
-        return Handled::refused(response);
+    if is_mutation(&request.query, request.operation_name.as_deref())
+        && !(negotiated.stream.is_some() && is_subscription(&request.query, request.operation_name.as_deref()))
+    {
+        return Handled::refused(mutation_over_get(negotiated.graphql_response));
     }
-    run(router, headers, caller, request, graphql_response).await
+    let mut handled = run(router, headers, caller, request, negotiated).await;
+    let cacheable = persisted && caller.is_anonymous(headers) && handled.outcome == Outcome::Ok;
+    cache_control(router, &mut handled.response, cacheable);
+    handled
+}
+
+/// `Cache-Control` of a GET answer: `public, max-age` for an anonymous persisted query answered
+/// without errors (so a CDN may keep it), `no-store` otherwise — `private` too when the request
+/// carried credentials. `Vary` names the headers that change the answer.
+fn cache_control(router: &Router, response: &mut Response, cacheable: bool) {
+    if response.headers().contains_key(header::CACHE_CONTROL) {
+        return;
+    }
+    let max_age = router.config().cache_control_max_age.as_secs();
+    let value = if cacheable && max_age > 0 {
+        HeaderValue::from_str(&format!("public, max-age={max_age}")).ok()
+    } else {
+        Some(HeaderValue::from_static("private, no-store"))
+    };
+    let headers = response.headers_mut();
+    if let Some(value) = value {
+        headers.insert(header::CACHE_CONTROL, value);
+    }
+    let mut vary = vec!["accept".to_owned()];
+    vary.extend(router.config().forward_headers.iter().cloned());
+    if let Ok(value) = HeaderValue::from_str(&vary.join(", ")) {
+        headers.insert(header::VARY, value);
+    }
 }
 
 /// The operation of a GET request (`query` or `documentId`, `operationName`, `variables`,
-/// `extensions` in the query string).
-async fn parse_get(router: &Router, caller: &Caller, params: &[(String, String)]) -> Result<GraphqlRequest, Refusal> {
+/// `extensions` in the query string), and whether it is a persisted query.
+async fn parse_get(
+    router: &Router,
+    caller: &Caller,
+    params: &[(String, String)],
+) -> Result<(GraphqlRequest, bool), Refused> {
     let param = |name: &str| params.iter().find(|(k, _)| k == name).map(|(_, v)| v.clone());
     let variables = match param("variables") {
         None => Map::new(),
@@ -674,8 +576,10 @@ async fn parse_get(router: &Router, caller: &Caller, params: &[(String, String)]
             _ => return Err("`extensions` must be a JSON object".into()),
         },
     };
-    let query = resolve_query(router, caller, param("query"), param("documentId"), extensions.as_ref()).await?;
-    Ok(GraphqlRequest { query, operation_name: param("operationName"), variables })
+    let query = param("query");
+    let persisted = query.is_none();
+    let query = resolve_query(router, caller, query, param("documentId"), extensions.as_ref()).await?;
+    Ok((GraphqlRequest { query, operation_name: param("operationName"), variables }, persisted))
 }
 
 fn operation_type(query: &str, operation_name: Option<&str>) -> Option<apollo_compiler::ast::OperationType> {
@@ -697,7 +601,7 @@ fn operation_type(query: &str, operation_name: Option<&str>) -> Option<apollo_co
     selected.map(|op| op.operation_type)
 }
 
-fn is_mutation(_router: &Router, query: &str, operation_name: Option<&str>) -> bool {
+fn is_mutation(query: &str, operation_name: Option<&str>) -> bool {
     use apollo_compiler::ast::OperationType;
     // The syntax alone decides: GET never runs anything but a query, valid or not.
     operation_type(query, operation_name).is_some_and(|kind| kind != OperationType::Query)

@@ -364,7 +364,7 @@ pub fn limited_response(retry_after: Duration, graphql_response: bool) -> Respon
         "message": format!("too many requests from this client; retry in {secs} s"),
         "extensions": { "code": CODE, "retryAfter": secs },
     }] });
-    let mut response = crate::refusal::respond(StatusCode::TOO_MANY_REQUESTS, graphql_response, &body);
+    let mut response = crate::edge::respond(StatusCode::TOO_MANY_REQUESTS, graphql_response, &body);
     response.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from(secs));
     response
 }
@@ -450,7 +450,7 @@ mod tests {
         let response = limited_response(Duration::from_millis(1500), true);
         assert_eq!(response.status(), StatusCode::TOO_MANY_REQUESTS);
         assert_eq!(response.headers()[header::RETRY_AFTER], "2");
-        assert_eq!(response.headers()[header::CONTENT_TYPE], crate::refusal::GRAPHQL_RESPONSE);
+        assert_eq!(response.headers()[header::CONTENT_TYPE], crate::edge::accept::GRAPHQL_RESPONSE);
         let bytes = axum::body::to_bytes(response.into_body(), 1 << 16).await.expect("body");
         let body: serde_json::Value = serde_json::from_slice(&bytes).expect("json");
         assert_eq!(body["errors"][0]["extensions"], json!({ "code": "RATE_LIMITED", "retryAfter": 2 }));

@@ -8,6 +8,7 @@
 //! upstream subscriptions share one socket. A connection and everything it subscribed to keep
 //! the router they started on across hot reloads.
 
+pub mod framing;
 pub mod upstream;
 pub mod ws;
 

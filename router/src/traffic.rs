@@ -127,6 +127,10 @@ pub enum FetchError {
     CircuitOpen,
     /// Unreachable, timed out, or not a GraphQL answer.
     Failed(String),
+    /// The request itself was refused — by the router before sending (larger than the subgraph
+    /// accepts) or by the subgraph with a 4xx that is no GraphQL answer (413, 431). Says nothing
+    /// about the subgraph's health: never counted by the breaker, never retried.
+    Refused { code: &'static str, message: String },
 }
 
 impl FetchError {
@@ -134,9 +138,15 @@ impl FetchError {
         match self {
             Self::CircuitOpen => "SUBGRAPH_CIRCUIT_OPEN",
             Self::Failed(_) => "SUBGRAPH_REQUEST_FAILED",
+            Self::Refused { code, .. } => code,
         }
     }
 }
+
+/// The code of a request larger than the router or a subgraph accepts.
+pub const REQUEST_TOO_LARGE: &str = "REQUEST_TOO_LARGE";
+/// The code of headers larger than the router or a subgraph accepts.
+pub const HEADERS_TOO_LARGE: &str = "HEADERS_TOO_LARGE";
 
 /// One subgraph's lane.
 pub struct Lane {
@@ -146,6 +156,8 @@ pub struct Lane {
     retry: RetrySettings,
     dedup: bool,
     cache_ttl: Option<Duration>,
+    /// The largest request body this subgraph accepts (its `BODY_LIMIT_BYTES`).
+    max_request_bytes: usize,
     breaker: Breaker,
     /// Requests in flight by body and headers, each with the token of the request that started it.
     inflight: Mutex<HashMap<Vec<u8>, (u64, SharedFetch)>>,
@@ -174,10 +186,20 @@ impl Drop for Leave<'_> {
     }
 }
 
-/// One attempt's outcome: the body, or why it failed and whether trying again may help.
+/// One attempt's outcome: the body; or why it failed, whether trying again may help and whether
+/// the failure says the subgraph is unhealthy (the breaker counts only those); or a refusal of
+/// the request itself.
 enum Attempt {
-    Done(Value, CachePolicy),
+    Done(Value, CachePolicy, Health),
     Failed { message: String, transient: bool },
+    Refused { code: &'static str, message: String },
+}
+
+/// What an answer says of the subgraph, for the breaker.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Health {
+    Healthy,
+    Unhealthy,
 }
 
 /// Whether the subgraph allowed its answer to be cached.
@@ -202,6 +224,7 @@ impl Lane {
             retry: settings.retry,
             dedup: settings.dedup,
             cache_ttl: settings.cache_ttl,
+            max_request_bytes: settings.max_request_bytes,
             breaker: Breaker::new(settings.breaker),
             inflight: Mutex::new(HashMap::new()),
             tokens: Default::default(),
@@ -224,12 +247,14 @@ impl Lane {
         &self.breaker
     }
 
-    /// Sends `body` (a GraphQL request) with the forwarded headers. `query` marks a read-only
-    /// operation: only those are retried, shared and cached.
+    /// Sends `body` (a GraphQL request) with the forwarded headers and the client's address
+    /// (`x-forwarded-for`, `forwarded`; not part of the keys of sharing and caching). `query`
+    /// marks a read-only operation: only those are retried, shared and cached.
     pub async fn fetch(
         self: &Arc<Self>,
         body: Vec<u8>,
         headers: &[(reqwest::header::HeaderName, reqwest::header::HeaderValue)],
+        client: Option<std::net::IpAddr>,
         query: bool,
     ) -> Fetched {
         let cache_key = match (&self.cache, query) {
@@ -247,12 +272,16 @@ impl Lane {
             _ => None,
         };
         let lane = self.clone();
-        let headers = headers.to_vec();
+        let key_headers = headers;
+        let mut headers = headers.to_vec();
+        if let Some(client) = client {
+            headers.extend(crate::edge::forwarded::client_headers(client));
+        }
         if !(query && self.dedup) {
             return lane.send(body, headers, query, cache_key).await;
         }
         let mut key = body.clone();
-        for (name, value) in &headers {
+        for (name, value) in key_headers {
             key.extend_from_slice(b"\n");
             key.extend_from_slice(name.as_str().as_bytes());
             key.extend_from_slice(b":");
@@ -289,6 +318,15 @@ impl Lane {
         cache_key: Option<String>,
     ) -> Fetched {
         let retries = if query { self.retry.retries } else { 0 };
+        if self.max_request_bytes > 0 && body.len() > self.max_request_bytes {
+            let message = format!(
+                "the request to subgraph {} would be {} bytes; it accepts at most {}",
+                self.name,
+                body.len(),
+                self.max_request_bytes
+            );
+            return Err(FetchError::Refused { code: REQUEST_TOO_LARGE, message });
+        }
         let mut attempt = 0;
         loop {
             if let Err(open) = self.breaker.admit() {
@@ -297,8 +335,8 @@ impl Lane {
             }
             let outcome = self.attempt(&body, &headers).await;
             match outcome {
-                Attempt::Done(value, policy) => {
-                    self.breaker.record(true);
+                Attempt::Done(value, policy, health) => {
+                    self.breaker.record(health == Health::Healthy);
                     let value = Arc::new(value);
                     if let (Some(cache), Some(key), Some(ttl)) = (&self.cache, cache_key, self.cache_ttl) {
                         let clean = value.get("errors").is_none_or(|e| e.as_array().is_some_and(Vec::is_empty));
@@ -307,6 +345,11 @@ impl Lane {
                         }
                     }
                     return Ok(value);
+                }
+                Attempt::Refused { code, message } => {
+                    // The subgraph answered: it is alive, the request was at fault.
+                    self.breaker.record(true);
+                    return Err(FetchError::Refused { code, message });
                 }
                 Attempt::Failed { message, transient } => {
                     self.breaker.record(false);
@@ -351,25 +394,40 @@ impl Lane {
         let transient_status = matches!(status.as_u16(), 502..=504);
         let body: Value = match response.json().await {
             Ok(body) => body,
+            Err(_) if status.is_client_error() => return refused(&self.name, status),
             Err(e) => {
                 let message = format!("subgraph {} sent an invalid response ({status}): {e}", self.name);
                 return Attempt::Failed { message, transient: transient_status };
             }
         };
         if !body.is_object() {
+            if status.is_client_error() {
+                return refused(&self.name, status);
+            }
             let message = format!("subgraph {} sent a response that is not a JSON object", self.name);
             return Attempt::Failed { message, transient: transient_status };
         }
-        if status.is_server_error() && body.get("data").is_none_or(Value::is_null) {
-            // A GraphQL answer, but the subgraph is failing: counts against the breaker, retried
-            // only when the status says it is passing (gateway errors, overload).
-            if transient_status {
-                let message = format!("subgraph {} answered {status}", self.name);
-                return Attempt::Failed { message, transient: true };
-            }
+        let failing = status.is_server_error() && body.get("data").is_none_or(Value::is_null);
+        if failing && transient_status {
+            // A GraphQL answer, but the subgraph is failing: retried only when the status says
+            // it is passing (gateway errors, overload).
+            let message = format!("subgraph {} answered {status}", self.name);
+            return Attempt::Failed { message, transient: true };
         }
-        Attempt::Done(body, policy)
+        // A 5xx without data counts against the breaker even though its errors are passed on.
+        Attempt::Done(body, policy, if failing { Health::Unhealthy } else { Health::Healthy })
     }
+}
+
+/// A 4xx without a GraphQL answer: the subgraph refused the request itself (its body or header
+/// limits, a malformed request). Coded by what the status says.
+fn refused(subgraph: &str, status: reqwest::StatusCode) -> Attempt {
+    let code = match status.as_u16() {
+        413 => REQUEST_TOO_LARGE,
+        431 => HEADERS_TOO_LARGE,
+        _ => "SUBGRAPH_REQUEST_REFUSED",
+    };
+    Attempt::Refused { code, message: format!("subgraph {subgraph} refused the request ({status})") }
 }
 
 #[cfg(test)]

@@ -47,6 +47,8 @@ impl TokenVerifier {
         validation.set_audience(&[&settings.audience]);
         validation.set_required_spec_claims(&["exp", "iss", "aud", "sub"]);
         validation.leeway = settings.leeway.as_secs();
+        // A token not valid yet (`nbf` in the future, past the leeway) is refused, as at the router.
+        validation.validate_nbf = true;
         Self { keys, validation }
     }
 
@@ -68,6 +70,7 @@ impl TokenVerifier {
             use jsonwebtoken::errors::ErrorKind;
             match e.kind() {
                 ErrorKind::ExpiredSignature => AuthError::Expired,
+                ErrorKind::ImmatureSignature => AuthError::Invalid("the token is not valid yet (nbf)".into()),
                 ErrorKind::InvalidIssuer => AuthError::Invalid("wrong issuer".into()),
                 ErrorKind::InvalidAudience => AuthError::Invalid("wrong audience".into()),
                 ErrorKind::InvalidSignature => AuthError::Invalid("bad signature".into()),

@@ -102,6 +102,10 @@ fn parse_duration(raw: &str) -> Option<Duration> {
     }
 }
 
+/// `BODY_LIMIT_BYTES` by default: twice the router's body limit (1 MiB), so a request the router
+/// admits is one a subgraph accepts (the router re-encodes variables and plans its own query).
+pub const DEFAULT_BODY_LIMIT_BYTES: usize = 2 * 1024 * 1024;
+
 /// How logs are written (`LOG_FORMAT`).
 pub use telemetry::LogFormat;
 
@@ -128,6 +132,23 @@ pub struct CommonConfig {
     pub jwt: JwtSettings,
     /// RabbitMQ consumer prefetch.
     pub prefetch: u16,
+    /// `TRUSTED_PROXIES`: the addresses (or CIDR blocks) of the router replicas (and any proxy in
+    /// front of this service) whose `X-Forwarded-For` is believed; empty by default, so the
+    /// socket's address is the client's.
+    pub trusted_proxies: Vec<ipnet::IpNet>,
+}
+
+/// A comma-separated list of addresses and CIDR blocks (`10.0.0.0/8, 127.0.0.1, ::1`).
+pub fn parse_proxies(text: &str) -> Result<Vec<ipnet::IpNet>, String> {
+    text.split(',')
+        .map(str::trim)
+        .filter(|item| !item.is_empty())
+        .map(|item| {
+            item.parse::<ipnet::IpNet>()
+                .or_else(|_| item.parse::<std::net::IpAddr>().map(ipnet::IpNet::from))
+                .map_err(|_| format!("`{item}` is not an address or a CIDR block such as 10.0.0.0/8"))
+        })
+        .collect()
 }
 
 /// How access tokens are checked.
@@ -165,7 +186,7 @@ impl CommonConfig {
             amqp_url,
             redis_url,
             telemetry,
-            body_limit_bytes: env.parse_or("BODY_LIMIT_BYTES", 256 * 1024)?,
+            body_limit_bytes: env.parse_or("BODY_LIMIT_BYTES", DEFAULT_BODY_LIMIT_BYTES)?,
             shutdown_grace: env.duration_or("SHUTDOWN_GRACE", Duration::from_secs(20))?,
             jwt: JwtSettings {
                 jwks_url: env.get("JWKS_URL"),
@@ -174,6 +195,10 @@ impl CommonConfig {
                 leeway: env.duration_or("JWT_LEEWAY", Duration::from_secs(30))?,
             },
             prefetch: env.parse_or("AMQP_PREFETCH", 32)?,
+            trusted_proxies: match env.get("TRUSTED_PROXIES") {
+                Some(raw) => parse_proxies(&raw).map_err(|reason| invalid("TRUSTED_PROXIES", &raw, reason))?,
+                None => Vec::new(),
+            },
         })
     }
 }

@@ -45,7 +45,7 @@ impl Readiness {
 struct GraphqlState<E> {
     executor: E,
     verifier: Option<TokenVerifier>,
-    trust_forwarded_for: bool,
+    trusted_proxies: Vec<ipnet::IpNet>,
 }
 
 /// How `/graphql` authenticates and where client addresses come from.
@@ -53,17 +53,15 @@ struct GraphqlState<E> {
 pub struct GraphqlOptions {
     /// `None`: every request is anonymous (no keys configured).
     pub verifier: Option<TokenVerifier>,
-    /// Take the client address from `X-Forwarded-For` (only behind a trusted proxy).
-    pub trust_forwarded_for: bool,
+    /// The router's addresses (`TRUSTED_PROXIES`): from these, the client address is read from
+    /// `X-Forwarded-For`; from anyone else the header is ignored.
+    pub trusted_proxies: Vec<ipnet::IpNet>,
 }
 
 /// `/graphql` for an executor (an async-graphql `Schema`).
 pub fn graphql_routes<E: Executor>(executor: E, options: GraphqlOptions) -> Router {
-    let state = Arc::new(GraphqlState {
-        executor,
-        verifier: options.verifier,
-        trust_forwarded_for: options.trust_forwarded_for,
-    });
+    let state =
+        Arc::new(GraphqlState { executor, verifier: options.verifier, trusted_proxies: options.trusted_proxies });
     Router::new().route("/graphql", get(graphql_get::<E>).post(graphql_post::<E>)).with_state(state)
 }
 
@@ -234,17 +232,26 @@ fn bearer_token(headers: &HeaderMap) -> Result<Option<&str>, &'static str> {
 }
 
 fn client_ip<E>(state: &GraphqlState<E>, headers: &HeaderMap, connect: Option<&ConnectInfo<SocketAddr>>) -> ClientIp {
-    if state.trust_forwarded_for {
-        let forwarded = headers
-            .get("x-forwarded-for")
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.split(',').next())
-            .and_then(|ip| ip.trim().parse().ok());
-        if forwarded.is_some() {
-            return ClientIp(forwarded);
-        }
+    ClientIp(connect.map(|c| forwarded_client(c.0.ip(), headers, &state.trusted_proxies)))
+}
+
+/// The client behind `peer`: when `peer` is a trusted proxy (the router), the nearest address in
+/// `X-Forwarded-For` that is not itself trusted, read from the right (each proxy appends what
+/// it saw; entries further left were written by the client and prove nothing); else `peer`.
+pub fn forwarded_client(peer: std::net::IpAddr, headers: &HeaderMap, trusted: &[ipnet::IpNet]) -> std::net::IpAddr {
+    let is_trusted =
+        |ip: std::net::IpAddr| trusted.iter().any(|net| net.contains(&ip.to_canonical()) || net.contains(&ip));
+    if !is_trusted(peer) {
+        return peer;
     }
-    ClientIp(connect.map(|c| c.0.ip()))
+    let hops: Vec<std::net::IpAddr> = headers
+        .get_all("x-forwarded-for")
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .filter_map(|hop| hop.trim().parse().ok())
+        .collect();
+    hops.into_iter().rev().find(|hop| !is_trusted(*hop)).unwrap_or(peer)
 }
 
 fn error_body(code: ErrorCode, message: &str) -> serde_json::Value {
@@ -282,6 +289,35 @@ pub async fn serve(listener: TcpListener, router: Router, shutdown: Shutdown, gr
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_forwarded_client_is_believed_only_from_trusted_proxies() {
+        let router: std::net::IpAddr = "10.0.0.5".parse().expect("ip");
+        let stranger: std::net::IpAddr = "198.51.100.9".parse().expect("ip");
+        let trusted = crate::config::parse_proxies("10.0.0.0/24").expect("valid");
+        let mut headers = HeaderMap::new();
+        headers.insert("x-forwarded-for", "203.0.113.1, 203.0.113.7".parse().expect("value"));
+        assert_eq!(
+            forwarded_client(router, &headers, &trusted),
+            "203.0.113.7".parse::<std::net::IpAddr>().expect("ip")
+        );
+        assert_eq!(forwarded_client(stranger, &headers, &trusted), stranger, "a stranger's header is ignored");
+        assert_eq!(forwarded_client(router, &headers, &[]), router, "nothing trusted by default");
+        headers.insert("x-forwarded-for", "203.0.113.1, 10.0.0.9".parse().expect("value"));
+        assert_eq!(
+            forwarded_client(router, &headers, &trusted),
+            "203.0.113.1".parse::<std::net::IpAddr>().expect("ip"),
+            "trusted hops are skipped"
+        );
+        assert_eq!(forwarded_client(router, &HeaderMap::new(), &trusted), router);
+    }
+
+    #[test]
+    fn trusted_proxies_are_addresses_or_blocks() {
+        let proxies = crate::config::parse_proxies("127.0.0.1, ::1, 10.0.0.0/8").expect("valid");
+        assert_eq!(proxies.len(), 3);
+        assert!(crate::config::parse_proxies("router").is_err());
+    }
 
     #[test]
     fn get_carries_only_queries() {

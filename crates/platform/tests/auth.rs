@@ -28,7 +28,7 @@ impl Key {
         ed25519_jwk(&self.kid, &self.signing.verifying_key().to_bytes())
     }
 
-    fn sign(&self, claims: &AccessClaims) -> String {
+    fn sign(&self, claims: &impl serde::Serialize) -> String {
         let der = self.signing.to_pkcs8_der().expect("encodes");
         let mut header = Header::new(Algorithm::EdDSA);
         header.kid = Some(self.kid.clone());
@@ -98,6 +98,24 @@ async fn expiry_is_enforced_with_the_configured_clock_skew() {
     let (verifier, _, _shutdown) = verifier_for(&[&key]).await;
     assert!(verifier.verify(&key.sign(&claims(-10))).await.is_ok(), "10 s late is within the 30 s leeway");
     assert_eq!(verifier.verify(&key.sign(&claims(-120))).await, Err(AuthError::Expired));
+}
+
+#[tokio::test]
+async fn a_token_not_valid_yet_is_refused() {
+    let key = Key::new("k1");
+    let (verifier, _, _shutdown) = verifier_for(&[&key]).await;
+    let with_nbf = |offset: i64| {
+        let mut claims = serde_json::to_value(claims(7200)).expect("claims serialise");
+        claims["nbf"] = serde_json::json!(chrono::Utc::now().timestamp() + offset);
+        claims
+    };
+    assert_eq!(
+        verifier.verify(&key.sign(&with_nbf(3600))).await,
+        Err(AuthError::Invalid("the token is not valid yet (nbf)".into())),
+        "nbf an hour ahead"
+    );
+    assert!(verifier.verify(&key.sign(&with_nbf(10))).await.is_ok(), "10 s ahead is within the 30 s leeway");
+    assert!(verifier.verify(&key.sign(&with_nbf(-60))).await.is_ok());
 }
 
 #[tokio::test]

@@ -30,7 +30,7 @@ use tokio::sync::mpsc;
 
 use super::Subscribed;
 use crate::Router;
-use crate::http::Caller;
+use crate::edge::Caller;
 
 /// What operation tasks hand to the connection.
 enum Out {
@@ -213,7 +213,7 @@ impl Connection {
                 }
             }
         }
-        Ok(crate::http::forwarded(&self.router, &headers, &self.caller))
+        Ok(crate::edge::forwarded(&self.router, &headers, &self.caller))
     }
 
     /// Runs one operation; its messages go to the connection through `out`.

@@ -35,7 +35,6 @@ pub struct IdentityConfig {
     pub admin_email: Option<Email>,
     pub per_account: Limit,
     pub per_address: Limit,
-    pub trust_forwarded_for: bool,
 }
 
 pub const DEFAULT_PORT: u16 = 8001;
@@ -78,7 +77,6 @@ impl IdentityConfig {
             admin_email,
             per_account: Limit { max_failures: env.parse_or("LOGIN_MAX_FAILURES_PER_ACCOUNT", 5)?, window },
             per_address: Limit { max_failures: env.parse_or("LOGIN_MAX_FAILURES_PER_ADDRESS", 50)?, window },
-            trust_forwarded_for: env.parse_or("TRUST_FORWARDED_FOR", false)?,
             common,
         })
     }

@@ -75,7 +75,8 @@ pub async fn build(config: &IdentityConfig, bus: Arc<dyn EventBus>, shutdown: &S
     let background = Background::start("identity", &db, &bus, Vec::new(), shutdown).await.context("identity relay")?;
 
     let jwks = keys.jwks();
-    let options = GraphqlOptions { verifier: Some(verifier.clone()), trust_forwarded_for: config.trust_forwarded_for };
+    let options =
+        GraphqlOptions { verifier: Some(verifier.clone()), trusted_proxies: config.common.trusted_proxies.clone() };
     let router = graphql_routes(schema::build(Some(service.clone())), options)
         .merge(operations_routes(Readiness { db: db.clone(), bus }))
         .route("/.well-known/jwks.json", get(move || std::future::ready(axum::Json(jwks.clone()))));

@@ -65,7 +65,7 @@ pub async fn build(
         .context("subscribing notification's consumers")?;
     background.spawn(service.clone().run_dispatcher(config.dispatch_interval, shutdown.clone()));
 
-    let options = GraphqlOptions { verifier: Some(verifier), trust_forwarded_for: false };
+    let options = GraphqlOptions { verifier: Some(verifier), trusted_proxies: config.common.trusted_proxies.clone() };
     let router = graphql_routes(schema::build(Some(service.clone()), Some(fanout)), options)
         .merge(operations_routes(Readiness { db: db.clone(), bus }));
     let router = with_limits(router, config.common.body_limit_bytes);

@@ -67,7 +67,7 @@ pub async fn build(
         .context("subscribing payment's consumers")?;
     background.spawn(service.clone().run_dispatcher(shutdown.clone()));
 
-    let options = GraphqlOptions { verifier: Some(verifier), trust_forwarded_for: false };
+    let options = GraphqlOptions { verifier: Some(verifier), trusted_proxies: config.common.trusted_proxies.clone() };
     let router = graphql_routes(schema::build(Some(service.clone())), options)
         .merge(webhook::routes(service.clone(), config.webhook_secret.clone(), config.webhook_tolerance))
         .merge(operations_routes(Readiness { db: db.clone(), bus }));

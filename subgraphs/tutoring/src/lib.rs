@@ -52,7 +52,7 @@ pub async fn build(
         .await
         .context("subscribing tutoring's consumers")?;
 
-    let options = GraphqlOptions { verifier: Some(verifier), trust_forwarded_for: false };
+    let options = GraphqlOptions { verifier: Some(verifier), trusted_proxies: config.common.trusted_proxies.clone() };
     let router = graphql_routes(schema::build(Some(service.clone())), options)
         .merge(operations_routes(Readiness { db: db.clone(), bus }));
     let router = with_limits(router, config.common.body_limit_bytes);
