@@ -101,6 +101,7 @@ describe("the router's edge, as the page describes it (plain fetch)", () => {
     const anonymous = await post("{ me { id } }");
     assert.equal(anonymous.status, 200);
     assert.equal(anonymous.body.data.me, null);
+    assert.deepEqual(anonymous.body.errors.map((e) => [e.path, e.extensions.code]), [[["me"], "UNAUTHENTICATED"]]);
 
     const forged = await post("{ me { id } }", {}, { token: `${user.token.slice(0, -4)}AAAA` });
     assert.equal(forged.status, 401);
@@ -341,6 +342,24 @@ describe("graphql-ws", () => {
 });
 
 describe("graphql-sse", () => {
+  it("reports a refused token as a NetworkError holding the router's 401 answer", TEST, async () => {
+    const user = await register("STUDENT", "Ann");
+    const client = sse.createSseClient({ url: ROUTER_URL, getToken: () => `${user.token.slice(0, -4)}AAAA`, retryAttempts: 0 });
+    let error;
+    let body;
+    try {
+      await sse.query(client, sse.ME);
+    } catch (caught) {
+      error = caught;
+      body = await caught.response?.json(); // before dispose() aborts the request
+    } finally {
+      client.dispose();
+    }
+    assert.equal(error?.name, "NetworkError", String(error));
+    assert.equal(error.response.status, 401);
+    assert.equal(body.errors[0].extensions.code, "UNAUTHENTICATED");
+  });
+
   it("runs me and receives messageAdded over SSE, the token and CSRF header in headers", TEST, async () => {
     const fetch = recordingFetch();
     await chat(({ tutor, conversationId, onMessage, onError }) =>

@@ -36,9 +36,10 @@ export const MESSAGE_ADDED = /* GraphQL */ `
  * @param {object} options
  * @param {string} options.url        http://127.0.0.1:4000/graphql (the same endpoint as queries)
  * @param {() => string | undefined} options.getToken
+ * @param {number} [options.retryAttempts]  reopenings of a failed stream before giving up (default 3)
  * @param {typeof fetch} [options.fetch]
  */
-export function createSseClient({ url, getToken, fetch }) {
+export function createSseClient({ url, getToken, retryAttempts = 3, fetch }) {
   return createClient({
     url,
     singleConnection: false, // distinct connections: the mode the router serves
@@ -52,7 +53,10 @@ export function createSseClient({ url, getToken, fetch }) {
         ...(token ? { authorization: `Bearer ${token}` } : {}),
       };
     },
-    retryAttempts: 3, // a dropped stream is reopened (the router does not replay missed events)
+    // A dropped stream is reopened (the router does not replay missed events). graphql-sse
+    // retries any non-2xx answer too, refusals included, then reports a NetworkError whose
+    // `response` is the router's JSON error.
+    retryAttempts,
     ...(fetch ? { fetchFn: fetch } : {}),
   });
 }

@@ -85,7 +85,7 @@ fi
 
 cd "$here"
 if [ ! -d node_modules ]; then
-  npm ci --no-audit --no-fund
+  npm ci --omit=dev --no-audit --no-fund
 fi
 export ROUTER_URL="http://127.0.0.1:4000/graphql"
 node --test --test-reporter=spec "$@"

@@ -123,7 +123,10 @@ impl Csrf {
         let mut message = "This request was refused as a possible cross-site request forgery (CSRF). Send a \
                            `content-type` such as `application/json`"
             .to_owned();
-        if let Some(first) = names.first() {
+        // `apollo-require-preflight: true` is the header meant for this; `x-apollo-operation-name`
+        // carries an operation's name, so it is no good example.
+        let suggested = names.iter().find(|n| **n == "apollo-require-preflight").or(names.first());
+        if let Some(first) = suggested {
             message.push_str(&format!(
                 ", or a non-empty `{first}` header (e.g. `{first}: true`; any of: {})",
                 names.join(", ")

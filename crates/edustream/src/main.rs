@@ -30,6 +30,10 @@ enum Command {
         /// The address every service binds to.
         #[arg(long, env = "DEV_HOST", default_value = "127.0.0.1")]
         host: String,
+        /// Another origin browsers may call the router from (repeatable; localhost origins on any
+        /// port are always allowed in the dev stack; `ROUTER_CORS_*` variables work too).
+        #[arg(long = "cors-origin")]
+        cors_origins: Vec<String>,
     },
     /// Run one context as its own process, configured from the environment (production).
     Subgraph { name: Context },
@@ -119,8 +123,9 @@ enum Context {
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
-    match cli.command.unwrap_or(Command::Dev { data_dir: ".edustream".into(), host: "127.0.0.1".into() }) {
-        Command::Dev { data_dir, host } => dev(&data_dir, &host).await,
+    let default = Command::Dev { data_dir: ".edustream".into(), host: "127.0.0.1".into(), cors_origins: Vec::new() };
+    match cli.command.unwrap_or(default) {
+        Command::Dev { data_dir, host, cors_origins } => dev(&data_dir, &host, &cors_origins).await,
         Command::Subgraph { name: Context::Identity } => {
             let config = identity::IdentityConfig::from_env(&Env::process())?;
             let _telemetry = platform::telemetry::init_tracing(&config.common);
@@ -210,6 +215,21 @@ async fn main() -> anyhow::Result<()> {
 }
 
 /// The contexts built into this binary, at their dev-stack URLs.
+/// Browsers may call the dev stack from any localhost origin (a Vite app on :5173, a sandbox
+/// page), from `--cors-origin` origins, and as `ROUTER_CORS_*` variables say.
+fn dev_cors(config: &mut router::RouterConfig, origins: &[String]) -> anyhow::Result<()> {
+    config.cors.allow_localhost = true;
+    let cors_only = |name: &str| name.starts_with("ROUTER_CORS_").then(|| std::env::var(name).ok()).flatten();
+    config.apply_env(&cors_only).context("ROUTER_CORS_* variables")?;
+    if !origins.is_empty() {
+        let joined = origins.join(",");
+        config
+            .apply_env(&|name: &str| (name == "ROUTER_CORS_ALLOW_ORIGINS").then(|| joined.clone()))
+            .context("--cors-origin")?;
+    }
+    Ok(())
+}
+
 fn built_in_subgraphs() -> Vec<router::compose::SubgraphSdl> {
     vec![
         router::compose::SubgraphSdl {
@@ -295,8 +315,12 @@ const SUPERGRAPH: &str = include_str!("../../../supergraph.graphql");
 
 /// Every context that exists, and the router, in one process, each on its own port, sharing one
 /// in-process bus.
-async fn dev(data_dir: &str, host: &str) -> anyhow::Result<()> {
-    let env = Env::process().with("DATA_DIR", data_dir).with("AMQP_URL", "memory:").with("REDIS_URL", "");
+async fn dev(data_dir: &str, host: &str, cors_origins: &[String]) -> anyhow::Result<()> {
+    let mut env = Env::process().with("DATA_DIR", data_dir).with("AMQP_URL", "memory:").with("REDIS_URL", "");
+    if env.get("TRUSTED_PROXIES").is_none() {
+        // The router calls the subgraphs from this machine: they believe its x-forwarded-for.
+        env = env.with("TRUSTED_PROXIES", "127.0.0.1, ::1");
+    }
     let common = platform::CommonConfig::from_env(&env, "edustream", 0)?;
     let _telemetry = platform::telemetry::init_tracing(&common);
     let shutdown = Shutdown::on_signals();
@@ -420,6 +444,7 @@ async fn dev(data_dir: &str, host: &str) -> anyhow::Result<()> {
     router_config.subgraph_urls.insert("notification".into(), format!("http://{notification_addr}/graphql"));
     // Our subgraphs speak cleartext HTTP/2: one multiplexed connection each.
     router_config.subgraph_defaults.protocol = router::config::Protocol::Http2;
+    dev_cors(&mut router_config, cors_origins)?;
     // Tokens are checked at the edge too, against identity's JWKS (a bad one never reaches a subgraph).
     let jwt = &identity_config.common.jwt;
     router_config.authentication = Some(router::auth::AuthSettings::new(vec![router::auth::JwksSettings {

@@ -108,7 +108,14 @@ impl Graph {
     /// producers.
     pub async fn start(recorded: &[&str]) -> Self {
         let bus = Arc::new(MemoryBus::new());
-        Self::start_with(recorded, bus.clone(), bus).await
+        Self::start_with(recorded, bus.clone(), bus, &[]).await
+    }
+
+    /// [`Graph::start`] with identity's environment changed by `identity_env` (e.g. its login
+    /// throttle and `TRUSTED_PROXIES`).
+    pub async fn start_with_identity_env(identity_env: &[(&str, &str)]) -> Self {
+        let bus = Arc::new(MemoryBus::new());
+        Self::start_with(&[], bus.clone(), bus, identity_env).await
     }
 
     /// Like [`Graph::start`], but on RabbitMQ when `AMQP_URL` names a broker (CI's second pass):
@@ -121,13 +128,18 @@ impl Graph {
                 let namespace = format!("t{}.", &uuid::Uuid::now_v7().simple().to_string()[16..]);
                 let rabbit =
                     RabbitBus::new(&url, 32).with_retry_delay(Duration::from_millis(200)).with_namespace(&namespace);
-                Self::start_with(recorded, memory, Arc::new(rabbit)).await
+                Self::start_with(recorded, memory, Arc::new(rabbit), &[]).await
             }
-            None => Self::start_with(recorded, memory.clone(), memory).await,
+            None => Self::start_with(recorded, memory.clone(), memory, &[]).await,
         }
     }
 
-    async fn start_with(recorded: &[&str], bus: Arc<MemoryBus>, shared: Arc<dyn EventBus>) -> Self {
+    async fn start_with(
+        recorded: &[&str],
+        bus: Arc<MemoryBus>,
+        shared: Arc<dyn EventBus>,
+        identity_env: &[(&str, &str)],
+    ) -> Self {
         let dir = tempfile::tempdir().expect("temp dir");
         let shutdown = Shutdown::new();
         let events = Arc::new(Recorder::default());
@@ -137,6 +149,7 @@ impl Graph {
             handler: events.clone(),
         };
         shared.subscribe(recorder, shutdown.clone()).await.expect("subscribes");
+        let overrides = identity_env;
         let identity_env = Env::from_pairs([
             ("DATABASE_URL", platform::db::testing::fresh_database_url(dir.path()).await.as_str()),
             ("AMQP_URL", "memory:"),
@@ -146,6 +159,7 @@ impl Graph {
         // A fixed test seed (base64 of 32 bytes): tokens only need to verify within one graph.
         .with("JWT_SIGNING_KEY", "MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNkZWY=")
         .with("ADMIN_EMAIL", ADMIN_EMAIL);
+        let identity_env = overrides.iter().fold(identity_env, |env, (name, value)| env.with(*name, value.to_string()));
         let config = identity::IdentityConfig::from_env(&identity_env).expect("identity config");
         let app = identity::build(&config, shared.clone(), &shutdown).await.expect("identity builds");
         let verifier = app.verifier.clone();

@@ -49,13 +49,12 @@ pub fn is_localhost(origin: &HeaderValue) -> bool {
     if !matches!(scheme, "http" | "https") || rest.contains('/') {
         return false;
     }
-    let host =
-        match rest.strip_prefix('[') {
-            Some(v6) => v6.split(']').next().unwrap_or(""),
-            None => rest
-                .rsplit_once(':')
-                .map_or(rest, |(host, port)| if port.chars().all(|c| c.is_ascii_digit()) { host } else { rest }),
-        };
+    let host = match rest.strip_prefix('[') {
+        Some(v6) => v6.split(']').next().unwrap_or(""),
+        None => rest
+            .rsplit_once(':')
+            .map_or(rest, |(host, port)| if port.chars().all(|c| c.is_ascii_digit()) { host } else { rest }),
+    };
     host.eq_ignore_ascii_case("localhost")
         || host.to_ascii_lowercase().ends_with(".localhost")
         || host == "127.0.0.1"
