@@ -165,6 +165,66 @@ mod http {
     }
 
     #[tokio::test]
+    async fn request_refusals_carry_codes_and_an_oversized_body_is_a_json_413() {
+        let (router, _) = router_with_mocks().await;
+        let url = serve_router(router).await;
+        let client = reqwest::Client::new();
+        let send = |body: &'static str| client.post(&url).header("content-type", "application/json").body(body).send();
+        for (body, code) in [
+            ("{not json", "BAD_REQUEST"),
+            (r#"{"query": 5}"#, "BAD_REQUEST"),
+            (r#"{"query": "{ products { id } }", "variables": []}"#, "BAD_REQUEST"),
+            (r#"{"query": "{ products { id } }", "operationName": 1}"#, "BAD_REQUEST"),
+            (r#"{"query": "{ products { id "}"#, "GRAPHQL_PARSE_FAILED"),
+            (r#"{"query": "query A { products { id } }", "operationName": "B"}"#, "GRAPHQL_VALIDATION_FAILED"),
+        ] {
+            let response = send(body).await.expect("sent");
+            let answer: Value = response.json().await.expect("a JSON answer");
+            assert_eq!(answer["errors"][0]["extensions"]["code"], code, "{body}: {answer}");
+        }
+        let base = mock_subgraphs(Arc::new(Recorded::default())).await;
+        let sdl = Supergraph::parse(&supergraph(&base)).expect("valid supergraph");
+        let small = Router::new(sdl, RouterConfig { body_limit_bytes: 100, ..Default::default() });
+        let url = serve_router(small).await;
+        let big = json!({ "query": format!("{{ products {{ id }} }} #{}", "x".repeat(200)) });
+        let response = reqwest::Client::new().post(&url).json(&big).send().await.expect("sent");
+        assert_eq!(response.status(), 413);
+        assert_eq!(response.headers()["content-type"], "application/json");
+        let answer: Value = response.json().await.expect("a JSON answer");
+        assert_eq!(answer["errors"][0]["extensions"]["code"], "REQUEST_TOO_LARGE");
+    }
+
+    #[tokio::test]
+    async fn anonymous_persisted_gets_are_public_for_a_cdn_and_everything_else_is_no_store() {
+        use sha2::Digest as _;
+        let url = serve().await;
+        let client = reqwest::Client::new();
+        let query = "{ products { id } }";
+        let hash = hex::encode(sha2::Sha256::digest(query.as_bytes()));
+        let extensions = json!({ "persistedQuery": { "version": 1, "sha256Hash": hash } }).to_string();
+        let get = |with_query: bool, token: Option<&str>| {
+            let mut params = vec![("extensions", extensions.clone())];
+            if with_query {
+                params.push(("query", query.to_owned()));
+            }
+            let mut request = client.get(&url).query(&params).header("apollo-require-preflight", "true");
+            if let Some(token) = token {
+                request = request.header("authorization", format!("Bearer {token}"));
+            }
+            request.send()
+        };
+        let registered = get(true, None).await.expect("sent");
+        assert_eq!(registered.headers()["cache-control"], "private, no-store", "the query text was sent");
+        let persisted = get(false, None).await.expect("sent");
+        assert_eq!(persisted.headers()["cache-control"], "public, max-age=10");
+        assert!(persisted.headers()["vary"].to_str().expect("text").contains("authorization"));
+        let body: Value = persisted.json().await.expect("json");
+        assert_eq!(body["data"]["products"][0]["id"], "p1");
+        let private = get(false, Some("a-token")).await.expect("sent");
+        assert_eq!(private.headers()["cache-control"], "private, no-store", "credentials make it private");
+    }
+
+    #[tokio::test]
     async fn graphql_response_json_gets_400_for_request_errors_and_json_gets_200() {
         let url = serve().await;
         let client = reqwest::Client::new();

@@ -374,6 +374,50 @@ async fn sse_streams_events_and_ends_the_upstream_when_the_client_leaves() {
 }
 
 #[tokio::test]
+async fn multipart_http_streams_events_as_apollo_client_asks_and_queries_stay_json() {
+    let graph = start(|_| {}).await;
+    // Apollo Client's `Accept` for a subscription over HTTP.
+    let accept = "multipart/mixed;boundary=\"graphql\";subscriptionSpec=1.0,application/json";
+    let response = reqwest::Client::new()
+        .post(format!("http://{}/graphql", graph.router))
+        .header("accept", accept)
+        .header("authorization", "Bearer multipart-user")
+        .json(&json!({ "query": POSTS, "variables": { "room": "general" } }))
+        .send()
+        .await
+        .expect("sent");
+    assert_eq!(response.status(), 200);
+    let content_type = response.headers()["content-type"].to_str().expect("text").to_owned();
+    assert!(content_type.starts_with("multipart/mixed") && content_type.contains("subscriptionSpec"), "{content_type}");
+    graph.until_listening(1).await;
+    graph.publish("general", "over multipart", "u-4");
+    let mut body = response;
+    let mut text = String::new();
+    while !text.contains("\"payload\"") || !text.ends_with('}') {
+        let chunk = tokio::time::timeout(Duration::from_secs(10), body.chunk()).await.expect("in time");
+        text.push_str(std::str::from_utf8(&chunk.expect("a chunk").expect("bytes")).expect("UTF-8"));
+    }
+    let part = text.rsplit("\r\n\r\n").next().expect("a part's body");
+    assert!(text.contains("--graphql\r\ncontent-type: application/json\r\n"), "{text}");
+    let data: Value = serde_json::from_str(part).expect("JSON part");
+    assert_eq!(data["payload"]["data"]["posts"]["author"]["name"], "name of u-4");
+    assert_eq!(data["payload"]["data"]["posts"]["seenToken"], "Bearer multipart-user");
+    drop(body);
+    graph.until_listening(0).await;
+
+    // The same `Accept` on a query: one JSON answer.
+    let response = reqwest::Client::new()
+        .post(format!("http://{}/graphql", graph.router))
+        .header("accept", accept)
+        .json(&json!({ "query": "{ rooms }" }))
+        .send()
+        .await
+        .expect("sent");
+    assert_eq!(response.headers()["content-type"], "application/json");
+    assert_eq!(response.json::<Value>().await.expect("JSON"), json!({ "data": { "rooms": ["general"] } }));
+}
+
+#[tokio::test]
 async fn queries_run_once_over_both_transports() {
     let graph = start(|_| {}).await;
     let mut client = graph.connect().await;

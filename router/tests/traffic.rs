@@ -26,10 +26,19 @@ struct Mock {
     gate: Option<tokio::sync::watch::Receiver<bool>>,
     cache_control: Option<&'static str>,
     with_error: bool,
+    /// Refuse every request with this status and a plain-text body (a body or header limit).
+    refuse_with: Option<StatusCode>,
+    /// The `x-forwarded-for` of the last request.
+    forwarded_for: std::sync::Mutex<Option<String>>,
 }
 
-async fn answer(State(mock): State<Arc<Mock>>, _headers: HeaderMap, Json(body): Json<Value>) -> Response {
+async fn answer(State(mock): State<Arc<Mock>>, headers: HeaderMap, Json(body): Json<Value>) -> Response {
     let n = mock.hits.fetch_add(1, Ordering::SeqCst);
+    let xff = headers.get("x-forwarded-for").and_then(|v| v.to_str().ok()).map(str::to_owned);
+    *mock.forwarded_for.lock().expect("not poisoned") = xff;
+    if let Some(status) = mock.refuse_with {
+        return (status, "length limit exceeded").into_response();
+    }
     if let Some(gate) = &mock.gate {
         let mut gate = gate.clone();
         let _ = gate.wait_for(|open| *open).await;
@@ -180,4 +189,43 @@ async fn private_answers_and_answers_with_errors_are_not_cached() {
     run(&router, "{ tutors { id } }", None).await;
     run(&router, "{ tutors { id } }", None).await;
     assert_eq!(mock.hits.load(Ordering::SeqCst), 2);
+}
+
+#[tokio::test]
+async fn refusals_of_the_request_never_open_the_circuit() {
+    let settings = SubgraphSettings {
+        retry: RetrySettings { retries: 0, backoff: Duration::from_millis(1) },
+        breaker: BreakerSettings { failures: 3, open_for: Duration::from_secs(3600) },
+        ..Default::default()
+    };
+    let mock = Mock { refuse_with: Some(StatusCode::PAYLOAD_TOO_LARGE), ..Mock::default() };
+    let (router, mock) = start(mock, settings).await;
+    for _ in 0..10 {
+        let body = run(&router, "{ tutors { id } }", None).await;
+        assert_eq!(body["errors"][0]["extensions"]["code"], "REQUEST_TOO_LARGE", "{body}");
+        assert!(body["errors"][0]["message"].as_str().is_some_and(|m| m.contains("413")), "shown even masked: {body}");
+    }
+    assert_eq!(mock.hits.load(Ordering::SeqCst), 10, "every request reached the subgraph: the circuit stayed closed");
+}
+
+#[tokio::test]
+async fn a_request_over_the_subgraphs_body_limit_is_refused_before_sending() {
+    let settings = SubgraphSettings { max_request_bytes: 64, ..Default::default() };
+    let (router, mock) = start(Mock::default(), settings).await;
+    let body = run(&router, "{ tutors { id } }", None).await;
+    assert_eq!(body["data"]["tutors"], json!([{ "id": "t1" }]), "a small request goes");
+    let long = format!("{{ tutors {{ {} }} }}", "id ".repeat(40));
+    let body = run(&router, &long, None).await;
+    assert_eq!(body["errors"][0]["extensions"]["code"], "REQUEST_TOO_LARGE", "{body}");
+    assert_eq!(mock.hits.load(Ordering::SeqCst), 1, "the large one was never sent");
+}
+
+#[tokio::test]
+async fn the_client_address_goes_to_the_subgraph_outside_the_sharing_key() {
+    let (router, mock) = start(Mock::default(), SubgraphSettings::default()).await;
+    let forwarded = Forwarded { client: Some("203.0.113.7".parse().expect("ip")), ..Forwarded::default() };
+    let request = GraphqlRequest { query: "{ tutors { id } }".into(), ..Default::default() };
+    let body = router.execute(request, &forwarded, false).await.body;
+    assert_eq!(body["data"]["tutors"], json!([{ "id": "t1" }]));
+    assert_eq!(mock.forwarded_for.lock().expect("not poisoned").as_deref(), Some("203.0.113.7"));
 }
