@@ -5,8 +5,7 @@
 //! registry is in memory, bounded, and shared through Redis when one is configured (every replica
 //! then knows what any replica registered; Redis being away only costs a re-send).
 
-use std::collections::HashMap;
-use std::sync::{Arc, Mutex, OnceLock};
+use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 use serde_json::Value;
@@ -43,8 +42,8 @@ impl ApqError {
 /// The registry of persisted queries by hash.
 pub struct Apq {
     enabled: bool,
-    capacity: usize,
-    queries: Mutex<HashMap<String, Arc<str>>>,
+    /// Bounded: a full registry evicts its coldest queries (clients re-register them).
+    queries: quick_cache::sync::Cache<String, Arc<str>>,
     shared: OnceLock<Shared>,
 }
 
@@ -68,7 +67,7 @@ pub fn hash(query: &str) -> String {
 
 impl Apq {
     pub fn new(enabled: bool, capacity: usize) -> Self {
-        Self { enabled, capacity: capacity.max(1), queries: Mutex::new(HashMap::new()), shared: OnceLock::new() }
+        Self { enabled, queries: quick_cache::sync::Cache::new(capacity.max(1)), shared: OnceLock::new() }
     }
 
     /// Shares the registry through Redis at `url` under `prefix`; registrations live `ttl` there.
@@ -80,11 +79,7 @@ impl Apq {
     }
 
     fn remember(&self, hash: String, query: &str) {
-        let mut queries = self.queries.lock().unwrap_or_else(|p| p.into_inner());
-        if queries.len() >= self.capacity && !queries.contains_key(&hash) {
-            queries.clear();
-        }
-        queries.insert(hash, Arc::from(query));
+        self.queries.insert(hash, Arc::from(query));
     }
 
     async fn publish(&self, hash: &str, query: &str) {
@@ -147,7 +142,7 @@ impl Apq {
                 Ok(query)
             }
             None => {
-                let known = self.queries.lock().unwrap_or_else(|p| p.into_inner()).get(&wanted).map(|q| q.to_string());
+                let known = self.queries.get(&wanted).map(|q| q.to_string());
                 if let Some(query) = known {
                     return Ok(query);
                 }

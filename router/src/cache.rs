@@ -8,17 +8,17 @@
 //! errors are not stored; and a subgraph can refuse per response with
 //! `Cache-Control: private` or `no-store`.
 
-use std::collections::HashMap;
-use std::sync::{Arc, Mutex, OnceLock};
+use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 use serde_json::Value;
 use sha2::{Digest, Sha256};
 use tokio::time::Instant;
 
-/// Where cached answers live: in memory, until Redis is configured.
+/// Where cached answers live: in memory (bounded; a full cache evicts its coldest answers, an
+/// expired answer is dropped when read), until Redis is configured.
 enum Store {
-    Memory { capacity: usize, entries: Mutex<HashMap<String, (Instant, Arc<Value>)>> },
+    Memory { entries: quick_cache::sync::Cache<String, (Instant, Arc<Value>)> },
     Redis { connection: redis::aio::ConnectionManager, prefix: String },
 }
 
@@ -41,7 +41,7 @@ impl ResponseCache {
     /// An in-memory cache of at most `capacity` answers.
     pub fn memory(capacity: usize) -> Self {
         Self {
-            memory: Store::Memory { capacity: capacity.max(1), entries: Mutex::new(HashMap::new()) },
+            memory: Store::Memory { entries: quick_cache::sync::Cache::new(capacity.max(1)) },
             shared: OnceLock::new(),
             hits: Default::default(),
             misses: Default::default(),
@@ -83,17 +83,14 @@ impl ResponseCache {
     /// A fresh answer for `key`, if any. Redis being away is a miss, never an error.
     pub async fn get(&self, key: &str) -> Option<Arc<Value>> {
         let found = match self.store() {
-            Store::Memory { entries, .. } => {
-                let mut entries = entries.lock().unwrap_or_else(|p| p.into_inner());
-                match entries.get(key) {
-                    Some((expires, value)) if Instant::now() < *expires => Some(value.clone()),
-                    Some(_) => {
-                        entries.remove(key);
-                        None
-                    }
-                    None => None,
+            Store::Memory { entries } => match entries.get(key) {
+                Some((expires, value)) if Instant::now() < expires => Some(value),
+                Some(_) => {
+                    entries.remove(key);
+                    None
                 }
-            }
+                None => None,
+            },
             Store::Redis { connection, prefix } => {
                 let mut connection = connection.clone();
                 let got = redis::cmd("GET")
@@ -118,19 +115,7 @@ impl ResponseCache {
     /// Stores an answer for `ttl`.
     pub async fn put(&self, key: String, value: Arc<Value>, ttl: Duration) {
         match self.store() {
-            Store::Memory { capacity, entries } => {
-                let mut entries = entries.lock().unwrap_or_else(|p| p.into_inner());
-                if entries.len() >= *capacity {
-                    // Expired ones first; if the cache is full of fresh answers, start over
-                    // (bounded memory matters more than a perfect eviction order).
-                    let now = Instant::now();
-                    entries.retain(|_, (expires, _)| now < *expires);
-                    if entries.len() >= *capacity {
-                        entries.clear();
-                    }
-                }
-                entries.insert(key, (Instant::now() + ttl, value));
-            }
+            Store::Memory { entries } => entries.insert(key, (Instant::now() + ttl, value)),
             Store::Redis { connection, prefix } => {
                 let Ok(bytes) = serde_json::to_vec(&*value) else { return };
                 let mut connection = connection.clone();
@@ -183,12 +168,14 @@ mod tests {
         assert_eq!(cache.get("a").await.as_deref(), Some(&serde_json::json!({"data": 1})));
         tokio::time::advance(Duration::from_secs(6)).await;
         assert!(cache.get("a").await.is_none(), "expired");
-        for key in ["b", "c", "d"] {
-            cache.put(key.into(), Arc::new(Value::Null), Duration::from_secs(60)).await;
-        }
-        let Store::Memory { entries, .. } = cache.store() else { panic!("a memory store") };
-        assert!(entries.lock().expect("lock").len() <= 2);
         assert_eq!(cache.stats(), (1, 1));
+        for key in ["b", "c", "d", "e"] {
+            cache.put(key.into(), Arc::new(Value::Null), Duration::from_secs(60)).await;
+            assert!(cache.get("b").await.is_some(), "a full cache evicts its coldest, never the hot one");
+        }
+        let Store::Memory { entries } = cache.store() else { panic!("a memory store") };
+        assert!(entries.len() <= 2, "bounded: {}", entries.len());
+        assert!(!entries.is_empty(), "never emptied wholesale");
     }
 
     #[tokio::test]

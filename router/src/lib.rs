@@ -96,7 +96,8 @@ pub struct Router {
     supergraph: Arc<Supergraph>,
     executor: Executor,
     config: RouterConfig,
-    documents: Mutex<HashMap<String, Arc<Prepared>>>,
+    /// Parsed and validated documents by query text (bounded; the coldest are evicted).
+    documents: quick_cache::sync::Cache<String, Arc<Prepared>>,
     apq: apq::Apq,
     trusted: Arc<trusted::TrustedDocuments>,
     partners: Arc<trusted::Partners>,
@@ -183,7 +184,7 @@ impl Router {
             supergraph: Arc::new(supergraph),
             apq: apq::Apq::new(config.apq.enabled, config.apq.capacity),
             config,
-            documents: Mutex::new(HashMap::new()),
+            documents: quick_cache::sync::Cache::new(CACHE_CAPACITY),
             trusted,
             partners,
             authenticator,
@@ -243,16 +244,12 @@ impl Router {
     }
 
     fn document(&self, query: &str) -> Result<Arc<Prepared>, RequestError> {
-        if let Some(found) = self.documents.lock().unwrap_or_else(|p| p.into_inner()).get(query) {
-            return Ok(found.clone());
+        if let Some(found) = self.documents.get(query) {
+            return Ok(found);
         }
         let document = operation::parse(&self.supergraph.api, query, self.config.operation_limits.max_tokens)?;
         let prepared = Arc::new(Prepared { document: Arc::new(document), plans: Mutex::new(HashMap::new()) });
-        let mut cache = self.documents.lock().unwrap_or_else(|p| p.into_inner());
-        if cache.len() >= CACHE_CAPACITY {
-            cache.clear();
-        }
-        cache.insert(query.to_owned(), prepared.clone());
+        self.documents.insert(query.to_owned(), prepared.clone());
         Ok(prepared)
     }
 
