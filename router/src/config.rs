@@ -118,17 +118,17 @@ pub struct RouterConfig {
     /// Depth, aliases, root fields, tokens and cost of operations (`0` turns one off).
     pub operation_limits: crate::limits::OperationLimits,
     /// Request header count and size (`HEADERS_TOO_LARGE`).
-    pub header_limits: crate::header_limits::HeaderLimits,
+    pub header_limits: crate::edge::header_limits::HeaderLimits,
     /// CSRF prevention: on by default.
-    pub csrf: crate::csrf::Csrf,
+    pub csrf: crate::edge::csrf::Csrf,
     /// Trusted documents (persisted operation manifests), optionally a safelist.
-    pub persisted_documents: crate::trusted::TrustedSettings,
+    pub persisted_documents: crate::edge::trusted::TrustedSettings,
     /// Partners identified by API keys, with allow-lists and quotas.
-    pub partners: crate::trusted::PartnerSettings,
+    pub partners: crate::edge::trusted::PartnerSettings,
     /// JWT validation against JWKS (none: tokens are only forwarded).
-    pub authentication: Option<crate::auth::AuthSettings>,
+    pub authentication: Option<crate::edge::auth::AuthSettings>,
     /// Per-client token buckets (off by default).
-    pub rate_limit: crate::ratelimit::RateLimitSettings,
+    pub rate_limit: crate::edge::ratelimit::RateLimitSettings,
     /// Subscriptions over WebSocket and SSE: limits, upstream sharing, reconnection.
     pub subscriptions: crate::subscription::SubscriptionSettings,
 }
@@ -153,12 +153,12 @@ impl Default for RouterConfig {
             response_cache_capacity: 10_000,
             body_limit_bytes: SUBGRAPH_BODY_LIMIT_BYTES / 2,
             operation_limits: crate::limits::OperationLimits::default(),
-            header_limits: crate::header_limits::HeaderLimits::default(),
-            csrf: crate::csrf::Csrf::default(),
-            persisted_documents: crate::trusted::TrustedSettings::default(),
-            partners: crate::trusted::PartnerSettings::default(),
+            header_limits: crate::edge::header_limits::HeaderLimits::default(),
+            csrf: crate::edge::csrf::Csrf::default(),
+            persisted_documents: crate::edge::trusted::TrustedSettings::default(),
+            partners: crate::edge::trusted::PartnerSettings::default(),
             authentication: None,
-            rate_limit: crate::ratelimit::RateLimitSettings::default(),
+            rate_limit: crate::edge::ratelimit::RateLimitSettings::default(),
             subscriptions: crate::subscription::SubscriptionSettings::default(),
         }
     }
@@ -288,7 +288,7 @@ impl RouterConfig {
         self.persisted_documents.apply_env(env)?;
         self.partners.apply_env(env)?;
         self.rate_limit.apply_env(env)?;
-        self.authentication = crate::auth::AuthSettings::apply_env(self.authentication.take(), env)?;
+        self.authentication = crate::edge::auth::AuthSettings::apply_env(self.authentication.take(), env)?;
         if let Some(v) = var("ROUTER_MAX_COST") {
             limits.max_cost = v
                 .trim()
@@ -585,14 +585,14 @@ struct File {
     #[serde(default)]
     response_cache: ResponseCacheSection,
     #[serde(default)]
-    csrf: crate::csrf::Csrf,
+    csrf: crate::edge::csrf::Csrf,
     #[serde(default)]
-    persisted_documents: crate::trusted::TrustedSettings,
+    persisted_documents: crate::edge::trusted::TrustedSettings,
     #[serde(default)]
-    partners: crate::trusted::PartnerSettings,
-    authentication: Option<crate::auth::AuthSettings>,
+    partners: crate::edge::trusted::PartnerSettings,
+    authentication: Option<crate::edge::auth::AuthSettings>,
     #[serde(default)]
-    rate_limit: crate::ratelimit::RateLimitSettings,
+    rate_limit: crate::edge::ratelimit::RateLimitSettings,
     #[serde(default)]
     subscriptions: crate::subscription::SubscriptionSettings,
 }

@@ -39,7 +39,7 @@ fn subgraph_client(settings: &SubgraphSettings) -> reqwest::Client {
 #[derive(Clone, Default)]
 pub struct Forwarded {
     pub headers: Vec<(reqwest::header::HeaderName, reqwest::header::HeaderValue)>,
-    pub claims: Option<Arc<crate::auth::Claims>>,
+    pub claims: Option<Arc<crate::edge::auth::Claims>>,
     /// The client's address, as the edge resolved it (sent as `x-forwarded-for`).
     pub client: Option<std::net::IpAddr>,
 }

@@ -24,7 +24,7 @@ use crate::{GraphqlRequest, Router};
 pub fn routes(router: Arc<Router>) -> HttpRouter {
     let limit = router.config().body_limit_bytes;
     let cors = crate::edge::cors::layer(&router.config().cors);
-    let header_limits = crate::header_limits::Enforced {
+    let header_limits = crate::edge::header_limits::Enforced {
         limits: router.config().header_limits,
         forward: router.config().forward_headers.clone().into(),
     };
@@ -39,7 +39,7 @@ pub fn routes(router: Arc<Router>) -> HttpRouter {
         None => routes,
     };
     // Outermost: oversized headers are refused before anything else reads them.
-    routes.layer(axum::middleware::from_fn_with_state(header_limits, crate::header_limits::enforce))
+    routes.layer(axum::middleware::from_fn_with_state(header_limits, crate::edge::header_limits::enforce))
 }
 
 async fn metrics(State(router): State<Arc<Router>>) -> Response {
@@ -186,7 +186,7 @@ async fn resolve_query(
     document_id: Option<String>,
     extensions: Option<&Value>,
 ) -> Result<String, Refused> {
-    use crate::trusted::{Source, TrustedError};
+    use crate::edge::trusted::{Source, TrustedError};
     let trusted = router.trusted();
     let partner = caller.partner.as_deref();
     let restricted = !trusted.fallback_permitted(partner);

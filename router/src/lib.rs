@@ -5,29 +5,23 @@
 //! ([`response`]). It knows nothing about EduStream: any valid supergraph works.
 
 pub mod api_schema;
-pub mod apq;
-pub mod auth;
 pub mod cache;
 pub mod compose;
 pub mod config;
-pub mod csrf;
 pub mod edge;
 pub mod execute;
 pub mod fieldset;
-pub mod header_limits;
 pub mod http;
 pub mod limits;
 pub mod operation;
 pub mod plan;
 pub mod policy;
-pub mod ratelimit;
 pub mod reload;
 pub mod response;
 pub mod subscription;
 pub mod supergraph;
 pub mod telemetry;
 pub mod traffic;
-pub mod trusted;
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -37,6 +31,7 @@ use apollo_compiler::validation::Valid;
 use serde_json::{Map, Value, json};
 
 pub use crate::config::RouterConfig;
+use crate::edge::{apq, auth, ratelimit, trusted};
 use crate::execute::{Executor, Forwarded};
 use crate::operation::{Operation, RequestError};
 use crate::plan::Plan;

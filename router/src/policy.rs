@@ -24,7 +24,7 @@ use apollo_compiler::{Name, Node, Schema, name};
 use indexmap::IndexMap;
 use serde_json::json;
 
-use crate::auth::Claims;
+use crate::edge::auth::Claims;
 use crate::supergraph::Supergraph;
 
 /// The code of the error reported for each removed field.

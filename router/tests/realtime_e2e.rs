@@ -90,7 +90,7 @@ async fn start() -> Realtime {
     .expect("composes");
     // Tokens are checked at the router (against identity's JWKS) and again by the subgraphs.
     let config = RouterConfig {
-        authentication: Some(router::auth::AuthSettings::new(vec![router::auth::JwksSettings {
+        authentication: Some(router::edge::auth::AuthSettings::new(vec![router::edge::auth::JwksSettings {
             url: format!("http://{}/.well-known/jwks.json", graph.identity),
             issuer: "edustream-identity".into(),
             audiences: vec!["edustream".into()],

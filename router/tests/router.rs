@@ -289,7 +289,7 @@ mod http {
         let url = serve().await;
         let client = reqwest::Client::new();
         let query = "{ products { id } }";
-        let hash = router::apq::hash(query);
+        let hash = router::edge::apq::hash(query);
         let extensions = json!({ "persistedQuery": { "version": 1, "sha256Hash": hash } });
         let by_hash = json!({ "extensions": extensions });
         let answer = client.post(&url).json(&by_hash).send().await.expect("sent");

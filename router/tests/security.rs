@@ -107,27 +107,27 @@ async fn stack(tune: impl FnOnce(&mut RouterConfig)) -> Stack {
     let manifest = dir.path().join("manifest.json");
     let operations = [LISTED, UNLISTED]
         .iter()
-        .map(|body| json!({ "id": router::apq::hash(body), "name": "op", "type": "query", "body": body }))
+        .map(|body| json!({ "id": router::edge::apq::hash(body), "name": "op", "type": "query", "body": body }))
         .collect::<Vec<_>>();
     let manifest_json = json!({ "format": "apollo-persisted-query-manifest", "version": 1, "operations": operations });
     std::fs::write(&manifest, manifest_json.to_string()).expect("write");
     let mut config = RouterConfig::default();
     config.persisted_documents.manifests = vec![manifest];
     config.partners.clients = vec![
-        router::trusted::PartnerClient {
+        router::edge::trusted::PartnerClient {
             name: "acme".into(),
-            key_sha256: router::apq::hash(PARTNER_KEY),
-            operations: Some(vec![format!("sha256:{}", router::apq::hash(LISTED))]),
+            key_sha256: router::edge::apq::hash(PARTNER_KEY),
+            operations: Some(vec![format!("sha256:{}", router::edge::apq::hash(LISTED))]),
             quota: None,
         },
-        router::trusted::PartnerClient {
+        router::edge::trusted::PartnerClient {
             name: "beta".into(),
-            key_sha256: router::apq::hash("beta-key"),
+            key_sha256: router::edge::apq::hash("beta-key"),
             operations: None,
-            quota: Some(router::trusted::Quota { requests: 1, per: std::time::Duration::from_secs(3600) }),
+            quota: Some(router::edge::trusted::Quota { requests: 1, per: std::time::Duration::from_secs(3600) }),
         },
     ];
-    config.authentication = Some(router::auth::AuthSettings::new(vec![router::auth::JwksSettings {
+    config.authentication = Some(router::edge::auth::AuthSettings::new(vec![router::edge::auth::JwksSettings {
         url: format!("{base}/jwks.json"),
         issuer: ISSUER.into(),
         audiences: vec![AUDIENCE.into()],
@@ -272,10 +272,10 @@ async fn authenticated_and_scoped_fields_are_nulled_for_callers_without_them_and
 async fn a_partner_key_runs_its_listed_operations_only() {
     let stack = stack(|_| {}).await;
     let key = [("x-api-key", PARTNER_KEY)];
-    let listed = json!({ "documentId": format!("sha256:{}", router::apq::hash(LISTED)) });
+    let listed = json!({ "documentId": format!("sha256:{}", router::edge::apq::hash(LISTED)) });
     let (status, body) = stack.post(listed, &key).await;
     assert_eq!((status, body), (200, json!({ "data": { "public": [{ "id": "1", "name": "Algebra" }] } })));
-    let unlisted = json!({ "documentId": router::apq::hash(UNLISTED) });
+    let unlisted = json!({ "documentId": router::edge::apq::hash(UNLISTED) });
     let (status, body) = stack.post(unlisted, &key).await;
     assert_eq!((status, code(&body)), (403, "OPERATION_NOT_ALLOWED"));
     let (status, body) = stack.post(json!({ "query": "{ public { id name } }" }), &key).await;
@@ -327,7 +327,7 @@ async fn cross_site_requests_and_oversized_headers_are_refused() {
 fn limited(config: &mut RouterConfig, capacity: u32) {
     config.rate_limit.enabled = true;
     config.rate_limit.per_client =
-        router::ratelimit::Rule::new(capacity, std::time::Duration::from_secs(3600)).expect("a rule");
+        router::edge::ratelimit::Rule::new(capacity, std::time::Duration::from_secs(3600)).expect("a rule");
 }
 
 #[tokio::test]

@@ -585,7 +585,7 @@ async fn a_subscription_keeps_the_router_it_started_on_across_a_reload() {
 #[tokio::test]
 async fn a_refused_token_in_connection_init_closes_with_4403_and_no_token_is_anonymous() {
     let graph = start(|config| {
-        config.authentication = Some(router::auth::AuthSettings::new(vec![router::auth::JwksSettings {
+        config.authentication = Some(router::edge::auth::AuthSettings::new(vec![router::edge::auth::JwksSettings {
             // Never fetched: a malformed token is refused before any key is looked up.
             url: "http://127.0.0.1:9/.well-known/jwks.json".into(),
             issuer: "edustream-identity".into(),

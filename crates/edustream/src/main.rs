@@ -447,12 +447,13 @@ async fn dev(data_dir: &str, host: &str, cors_origins: &[String]) -> anyhow::Res
     dev_cors(&mut router_config, cors_origins)?;
     // Tokens are checked at the edge too, against identity's JWKS (a bad one never reaches a subgraph).
     let jwt = &identity_config.common.jwt;
-    router_config.authentication = Some(router::auth::AuthSettings::new(vec![router::auth::JwksSettings {
-        url: format!("http://{identity_addr}/.well-known/jwks.json"),
-        issuer: jwt.issuer.clone(),
-        audiences: vec![jwt.audience.clone()],
-        algorithms: vec![jsonwebtoken::Algorithm::EdDSA],
-    }]));
+    router_config.authentication =
+        Some(router::edge::auth::AuthSettings::new(vec![router::edge::auth::JwksSettings {
+            url: format!("http://{identity_addr}/.well-known/jwks.json"),
+            issuer: jwt.issuer.clone(),
+            audiences: vec![jwt.audience.clone()],
+            algorithms: vec![jsonwebtoken::Algorithm::EdDSA],
+        }]));
     let router = Arc::new(router::Router::build(supergraph, router_config)?);
     let router_addr: std::net::SocketAddr = format!("{host}:4000").parse().context("router address")?;
     let router_listener =

@@ -159,7 +159,7 @@ impl Graph {
         // A fixed test seed (base64 of 32 bytes): tokens only need to verify within one graph.
         .with("JWT_SIGNING_KEY", "MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNkZWY=")
         .with("ADMIN_EMAIL", ADMIN_EMAIL);
-        let identity_env = overrides.iter().fold(identity_env, |env, (name, value)| env.with(*name, value.to_string()));
+        let identity_env = overrides.iter().fold(identity_env, |env, (name, value)| env.with(name, value.to_string()));
         let config = identity::IdentityConfig::from_env(&identity_env).expect("identity config");
         let app = identity::build(&config, shared.clone(), &shutdown).await.expect("identity builds");
         let verifier = app.verifier.clone();

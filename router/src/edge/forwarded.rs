@@ -2,7 +2,7 @@
 //! router's address, so a subgraph that throttles per address (identity's failed sign-ins) would
 //! throttle everyone at once. The router resolves the client (the socket's peer, or the nearest
 //! untrusted `x-forwarded-for` hop behind `rate_limit.trusted_proxies`, see
-//! [`crate::ratelimit::client_ip`]) and sends it as `x-forwarded-for: <client>` and
+//! [`crate::edge::ratelimit::client_ip`]) and sends it as `x-forwarded-for: <client>` and
 //! `forwarded: for=<client>` (RFC 7239), replacing whatever the client sent under those names:
 //! hops before the resolved client were written by the client and prove nothing. Subgraphs
 //! believe these headers only from the router's addresses (`TRUSTED_PROXIES`).

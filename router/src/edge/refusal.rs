@@ -56,16 +56,17 @@ impl From<&str> for Refused {
     }
 }
 
-impl From<crate::trusted::TrustedError> for Refused {
-    fn from(error: crate::trusted::TrustedError) -> Self {
+impl From<crate::edge::trusted::TrustedError> for Refused {
+    fn from(error: crate::edge::trusted::TrustedError) -> Self {
         Self::new(error.status(), error.code(), error.to_string())
     }
 }
 
-impl From<crate::apq::ApqError> for Refused {
-    fn from(error: crate::apq::ApqError) -> Self {
+impl From<crate::edge::apq::ApqError> for Refused {
+    fn from(error: crate::edge::apq::ApqError) -> Self {
         // "Not found" is the protocol's request to send the query: not a failure of the client.
-        let status = if error == crate::apq::ApqError::NotFound { StatusCode::OK } else { StatusCode::BAD_REQUEST };
+        let status =
+            if error == crate::edge::apq::ApqError::NotFound { StatusCode::OK } else { StatusCode::BAD_REQUEST };
         Self::new(status, error.code(), error.to_string())
     }
 }

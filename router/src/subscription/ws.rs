@@ -271,7 +271,7 @@ impl Connection {
 }
 
 /// How long a verified token stays valid from `now` (`None` without an `exp` claim).
-fn lifetime_left(claims: &crate::auth::Claims, now: std::time::SystemTime) -> Option<std::time::Duration> {
+fn lifetime_left(claims: &crate::edge::auth::Claims, now: std::time::SystemTime) -> Option<std::time::Duration> {
     let exp = claims.raw.get("exp").and_then(Value::as_u64)?;
     let expires = std::time::UNIX_EPOCH + std::time::Duration::from_secs(exp);
     Some(expires.duration_since(now).unwrap_or_default())
@@ -284,7 +284,7 @@ mod tests {
     #[test]
     fn a_connection_lives_as_long_as_its_token() {
         let now = std::time::UNIX_EPOCH + std::time::Duration::from_secs(1_000);
-        let claims = |raw: Value| crate::auth::Claims::from_raw(raw.as_object().expect("an object").clone());
+        let claims = |raw: Value| crate::edge::auth::Claims::from_raw(raw.as_object().expect("an object").clone());
         assert_eq!(lifetime_left(&claims(json!({ "exp": 1_900 })), now), Some(std::time::Duration::from_secs(900)));
         assert_eq!(lifetime_left(&claims(json!({ "exp": 10 })), now), Some(std::time::Duration::ZERO));
         assert_eq!(lifetime_left(&claims(json!({ "sub": "u" })), now), None);

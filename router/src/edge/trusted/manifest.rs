@@ -111,7 +111,7 @@ fn check(entry: &Entry) -> Result<(), String> {
         return Err(format!("the document `{}` is empty", entry.id));
     }
     let id = canonical_id(&entry.id);
-    if is_sha256(&id) && crate::apq::hash(&entry.body) != id {
+    if is_sha256(&id) && crate::edge::apq::hash(&entry.body) != id {
         return Err(format!("the id `{}` is not the sha256 of its document (edited or tampered with?)", entry.id));
     }
     Ok(())
@@ -123,7 +123,7 @@ fn build(files: &[(&Path, Vec<Entry>)]) -> Result<DocumentSet, String> {
     let mut owners: HashMap<String, (String, &Path)> = HashMap::new();
     for (path, entries) in files {
         for entry in entries {
-            let hash = crate::apq::hash(&entry.body);
+            let hash = crate::edge::apq::hash(&entry.body);
             let id = canonical_id(&entry.id);
             if let Some((owner, first)) = owners.get(&id)
                 && *owner != hash

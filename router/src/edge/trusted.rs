@@ -251,7 +251,7 @@ impl TrustedDocuments {
                 if !self.settings.safelist && !client.is_some_and(Client::is_restricted) {
                     return Ok(Admitted { query: Arc::from(text), document_id: None });
                 }
-                let hash = crate::apq::hash(&text);
+                let hash = crate::edge::apq::hash(&text);
                 let set = self.current();
                 let document = set.get(&hash).ok_or(TrustedError::DocumentRequired)?;
                 if !may_run(&document.ids) {
@@ -366,7 +366,7 @@ mod tests {
     pub(super) const OTHER: &str = "query Tutors { tutors { id name } }";
 
     pub(super) fn sha(text: &str) -> String {
-        crate::apq::hash(text)
+        crate::edge::apq::hash(text)
     }
 
     /// Writes `content` and gives the file a modification time of its own, so a poll sees the

@@ -1,14 +1,27 @@
-//! The router's edge: what a request meets before GraphQL execution, in this order —
-//! header limits ([`crate::header_limits`]), the body limit, content negotiation ([`accept`]),
-//! CSRF prevention ([`crate::csrf`]), a partner's API key ([`crate::trusted`]), the token
-//! ([`crate::auth`]), the rate limit or the partner's quota ([`crate::ratelimit`]), then the
-//! persisted document or APQ ([`crate::trusted`], [`crate::apq`]). CORS ([`cors`]) wraps them all
-//! for browsers. Every refusal is one [`refusal::Refused`], answered by [`refusal::respond`].
+//! The router's edge: what a request meets before GraphQL execution, one module each, in the
+//! order a request meets them:
+//! 1. [`header_limits`]: the size and number of headers, and of the forwarded ones;
+//! 2. the body limit (`crate::http`, 413 `REQUEST_TOO_LARGE`);
+//! 3. [`accept`]: content negotiation (JSON, SSE or multipart);
+//! 4. [`csrf`]: CSRF prevention;
+//! 5. [`trusted`]: a partner's API key (and, after admission, the trusted documents);
+//! 6. [`auth`]: the token;
+//! 7. [`ratelimit`]: the rate limit or the partner's quota;
+//! 8. [`trusted`] / [`apq`]: the persisted document or automatic persisted query.
+//!
+//! [`cors`] wraps them all for browsers; [`forwarded`] passes the client's address on to the
+//! subgraphs. Every refusal is one [`refusal::Refused`], answered by [`refusal::respond`].
 
 pub mod accept;
+pub mod apq;
+pub mod auth;
 pub mod cors;
+pub mod csrf;
 pub mod forwarded;
+pub mod header_limits;
+pub mod ratelimit;
 pub mod refusal;
+pub mod trusted;
 
 pub use refusal::{Refused, respond};
 
@@ -25,8 +38,8 @@ use crate::execute::Forwarded;
 /// Who is calling, as the edge established it before the request is parsed.
 #[derive(Default, Clone)]
 pub(crate) struct Caller {
-    pub(crate) partner: Option<Arc<crate::trusted::Client>>,
-    pub(crate) claims: Option<Arc<crate::auth::Claims>>,
+    pub(crate) partner: Option<Arc<trusted::Client>>,
+    pub(crate) claims: Option<Arc<auth::Claims>>,
     /// The rate-limit bucket (also the access log's client).
     pub(crate) bucket: String,
     /// The client's address (the peer, or the nearest untrusted hop behind trusted proxies).
@@ -51,7 +64,7 @@ pub(crate) async fn admit(
     graphql_response: bool,
     csrf: bool,
 ) -> Result<Caller, Response> {
-    use crate::ratelimit::{ClientKey, Decision, Rule};
+    use crate::edge::ratelimit::{ClientKey, Decision, Rule};
     let refuse = |status: StatusCode, code: &'static str, body: &Value| {
         router.metrics().refused(code);
         respond(status, graphql_response, body)
@@ -72,7 +85,7 @@ pub(crate) async fn admit(
         None => None,
     };
     let client =
-        peer.map(|peer| crate::ratelimit::client_ip(peer, headers, &router.config().rate_limit.trusted_proxies));
+        peer.map(|peer| crate::edge::ratelimit::client_ip(peer, headers, &router.config().rate_limit.trusted_proxies));
     let key = match (&partner, claims.as_ref().and_then(|c| c.subject.as_ref())) {
         (Some(partner), _) => ClientKey::ApiKey(partner.name.clone()),
         (None, Some(subject)) => ClientKey::User(subject.clone()),
@@ -90,8 +103,8 @@ pub(crate) async fn admit(
         if let Some(rule) = rule
             && let Decision::Limited { retry_after } = limiter.check(&bucket, &rule).await
         {
-            router.metrics().refused(crate::ratelimit::CODE);
-            return Err(crate::ratelimit::limited_response(retry_after, graphql_response));
+            router.metrics().refused(crate::edge::ratelimit::CODE);
+            return Err(crate::edge::ratelimit::limited_response(retry_after, graphql_response));
         }
     }
     Ok(Caller { partner, claims, bucket, client })
