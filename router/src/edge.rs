@@ -64,7 +64,8 @@ pub(crate) async fn admit(
     graphql_response: bool,
     csrf: bool,
 ) -> Result<Caller, Response> {
-    use crate::edge::ratelimit::{ClientKey, Decision, Rule};
+    use crate::config::rate_limit::Rule;
+    use crate::edge::ratelimit::{ClientKey, Decision};
     let refuse = |status: StatusCode, code: &'static str, body: &Value| {
         router.metrics().refused(code);
         respond(status, graphql_response, body)

@@ -7,28 +7,14 @@
 //! argument (a literal or a variable) or, without one, `list_size`. Fragment spreads count as
 //! often as they are spread (so fragment and alias bombs are measured as executed), and the walk
 //! stops as soon as a limit is passed: measuring cannot itself be the attack.
+//!
+//! The limits in force come from `limits:` ([`crate::config::limits`]).
 
 use apollo_compiler::ast::Value;
 use apollo_compiler::executable::{self, ExecutableDocument, Selection};
 use serde_json::Map;
 
-/// The limits in force; `0` turns one off.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct OperationLimits {
-    pub max_depth: usize,
-    pub max_aliases: usize,
-    pub max_root_fields: usize,
-    pub max_tokens: usize,
-    pub max_cost: u64,
-    /// The size assumed for a list field without a `first`/`last`/`limit` argument.
-    pub list_size: u64,
-}
-
-impl Default for OperationLimits {
-    fn default() -> Self {
-        Self { max_depth: 32, max_aliases: 128, max_root_fields: 64, max_tokens: 50_000, max_cost: 0, list_size: 10 }
-    }
-}
+use crate::config::limits::OperationLimits;
 
 /// The walk's own bound when no cost limit is set: field visits (fragment bombs expand
 /// exponentially; this caps the work of measuring them).

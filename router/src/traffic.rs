@@ -6,6 +6,9 @@
 //! (same subgraph, body and forwarded headers — so two users' tokens never share an answer) →
 //! the breaker (an open circuit fails at once instead of waiting for a timeout) → send, retried
 //! for queries on transport errors and 502/503/504 while the breaker stays closed.
+//!
+//! The settings (timeout, protocol, retries, breaker, de-duplication, cache TTL) are
+//! [`crate::config::subgraphs`]'s.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -17,22 +20,7 @@ use serde_json::Value;
 use tokio::time::Instant;
 
 use crate::cache::ResponseCache;
-use crate::config::SubgraphSettings;
-
-/// Circuit breaker settings: open after `failures` consecutive failed requests (transport
-/// errors, timeouts, 5xx), stay open `open_for`, then let one probe through. `failures: 0`
-/// turns the breaker off.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct BreakerSettings {
-    pub failures: u32,
-    pub open_for: Duration,
-}
-
-impl Default for BreakerSettings {
-    fn default() -> Self {
-        Self { failures: 10, open_for: Duration::from_secs(10) }
-    }
-}
+use crate::config::subgraphs::{BreakerSettings, RetrySettings, SubgraphSettings};
 
 /// A circuit breaker: closed (counting consecutive failures), open (refusing until a deadline),
 /// half-open (one probe in flight decides).
@@ -90,20 +78,6 @@ impl Breaker {
 
     pub fn is_open(&self) -> bool {
         matches!(*self.state.lock().unwrap_or_else(|p| p.into_inner()), BreakerState::Open { until } if Instant::now() < until)
-    }
-}
-
-/// Retries of idempotent operations: at most `retries` more attempts, waiting
-/// `backoff × 2^attempt`, half of it fixed and half random (so replicas do not retry in step).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct RetrySettings {
-    pub retries: u32,
-    pub backoff: Duration,
-}
-
-impl Default for RetrySettings {
-    fn default() -> Self {
-        Self { retries: 2, backoff: Duration::from_millis(50) }
     }
 }
 

@@ -90,12 +90,14 @@ async fn start() -> Realtime {
     .expect("composes");
     // Tokens are checked at the router (against identity's JWKS) and again by the subgraphs.
     let config = RouterConfig {
-        authentication: Some(router::edge::auth::AuthSettings::new(vec![router::edge::auth::JwksSettings {
-            url: format!("http://{}/.well-known/jwks.json", graph.identity),
-            issuer: "edustream-identity".into(),
-            audiences: vec!["edustream".into()],
-            algorithms: vec![jsonwebtoken::Algorithm::EdDSA],
-        }])),
+        authentication: Some(router::config::authentication::AuthSettings::new(vec![
+            router::config::authentication::JwksSettings {
+                url: format!("http://{}/.well-known/jwks.json", graph.identity),
+                issuer: "edustream-identity".into(),
+                audiences: vec!["edustream".into()],
+                algorithms: vec![jsonwebtoken::Algorithm::EdDSA],
+            },
+        ])),
         ..RouterConfig::default()
     };
     let router = Arc::new(Router::new(Supergraph::parse(&supergraph).expect("valid"), config));

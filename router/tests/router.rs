@@ -582,7 +582,7 @@ type Cat @join__type(graph: A, key: "id") @join__type(graph: B) {
 
 mod limits {
     use super::*;
-    use router::limits::OperationLimits;
+    use router::config::limits::OperationLimits;
 
     async fn limited(limits: OperationLimits) -> (Router, Arc<Recorded>) {
         let recorded = Arc::new(Recorded::default());

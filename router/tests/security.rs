@@ -114,25 +114,26 @@ async fn stack(tune: impl FnOnce(&mut RouterConfig)) -> Stack {
     let mut config = RouterConfig::default();
     config.persisted_documents.manifests = vec![manifest];
     config.partners.clients = vec![
-        router::edge::trusted::PartnerClient {
+        router::config::partners::PartnerClient {
             name: "acme".into(),
             key_sha256: router::edge::apq::hash(PARTNER_KEY),
             operations: Some(vec![format!("sha256:{}", router::edge::apq::hash(LISTED))]),
             quota: None,
         },
-        router::edge::trusted::PartnerClient {
+        router::config::partners::PartnerClient {
             name: "beta".into(),
             key_sha256: router::edge::apq::hash("beta-key"),
             operations: None,
-            quota: Some(router::edge::trusted::Quota { requests: 1, per: std::time::Duration::from_secs(3600) }),
+            quota: Some(router::config::partners::Quota { requests: 1, per: std::time::Duration::from_secs(3600) }),
         },
     ];
-    config.authentication = Some(router::edge::auth::AuthSettings::new(vec![router::edge::auth::JwksSettings {
-        url: format!("{base}/jwks.json"),
-        issuer: ISSUER.into(),
-        audiences: vec![AUDIENCE.into()],
-        algorithms: vec![Algorithm::EdDSA],
-    }]));
+    config.authentication =
+        Some(router::config::authentication::AuthSettings::new(vec![router::config::authentication::JwksSettings {
+            url: format!("{base}/jwks.json"),
+            issuer: ISSUER.into(),
+            audiences: vec![AUDIENCE.into()],
+            algorithms: vec![Algorithm::EdDSA],
+        }]));
     tune(&mut config);
     let router = Router::build(Supergraph::parse(&sdl).expect("valid supergraph"), config).expect("builds");
     // The manifest must outlive the router's load; it was read at build.
@@ -327,7 +328,7 @@ async fn cross_site_requests_and_oversized_headers_are_refused() {
 fn limited(config: &mut RouterConfig, capacity: u32) {
     config.rate_limit.enabled = true;
     config.rate_limit.per_client =
-        router::edge::ratelimit::Rule::new(capacity, std::time::Duration::from_secs(3600)).expect("a rule");
+        router::config::rate_limit::Rule::new(capacity, std::time::Duration::from_secs(3600)).expect("a rule");
 }
 
 #[tokio::test]

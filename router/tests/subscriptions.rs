@@ -585,13 +585,15 @@ async fn a_subscription_keeps_the_router_it_started_on_across_a_reload() {
 #[tokio::test]
 async fn a_refused_token_in_connection_init_closes_with_4403_and_no_token_is_anonymous() {
     let graph = start(|config| {
-        config.authentication = Some(router::edge::auth::AuthSettings::new(vec![router::edge::auth::JwksSettings {
-            // Never fetched: a malformed token is refused before any key is looked up.
-            url: "http://127.0.0.1:9/.well-known/jwks.json".into(),
-            issuer: "edustream-identity".into(),
-            audiences: vec!["edustream".into()],
-            algorithms: vec![jsonwebtoken::Algorithm::EdDSA],
-        }]));
+        config.authentication = Some(router::config::authentication::AuthSettings::new(vec![
+            router::config::authentication::JwksSettings {
+                // Never fetched: a malformed token is refused before any key is looked up.
+                url: "http://127.0.0.1:9/.well-known/jwks.json".into(),
+                issuer: "edustream-identity".into(),
+                audiences: vec!["edustream".into()],
+                algorithms: vec![jsonwebtoken::Algorithm::EdDSA],
+            },
+        ]));
     })
     .await;
     let mut forged = graph.connect().await;

@@ -12,8 +12,8 @@ use axum::extract::State;
 use axum::http::{HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use router::config::SubgraphSettings;
+use router::config::subgraphs::{BreakerSettings, RetrySettings};
 use router::execute::Forwarded;
-use router::traffic::{BreakerSettings, RetrySettings};
 use router::{GraphqlRequest, Router, RouterConfig, Supergraph};
 use serde_json::{Value, json};
 

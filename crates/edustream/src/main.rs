@@ -448,7 +448,7 @@ async fn dev(data_dir: &str, host: &str, cors_origins: &[String]) -> anyhow::Res
     // Tokens are checked at the edge too, against identity's JWKS (a bad one never reaches a subgraph).
     let jwt = &identity_config.common.jwt;
     router_config.authentication =
-        Some(router::edge::auth::AuthSettings::new(vec![router::edge::auth::JwksSettings {
+        Some(router::config::authentication::AuthSettings::new(vec![router::config::authentication::JwksSettings {
             url: format!("http://{identity_addr}/.well-known/jwks.json"),
             issuer: jwt.issuer.clone(),
             audiences: vec![jwt.audience.clone()],
@@ -482,4 +482,19 @@ async fn dev(data_dir: &str, host: &str, cors_origins: &[String]) -> anyhow::Res
     messaging_task.await.context("messaging task")??;
     notification_task.await.context("notification task")??;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_dev_stack_allows_localhost_and_the_origins_named_on_the_command_line() {
+        let mut config = router::RouterConfig::default();
+        dev_cors(&mut config, &["https://app.example.com".to_owned()]).expect("valid origins");
+        assert!(config.cors.allow_localhost, "a Vite app on localhost:5173 works out of the box");
+        assert_eq!(config.cors.allow_origins, vec!["https://app.example.com".to_owned()]);
+        let refused = dev_cors(&mut router::RouterConfig::default(), &["not an origin".to_owned()]);
+        assert!(refused.is_err(), "a bad --cors-origin stops the dev stack with a message");
+    }
 }

@@ -13,14 +13,11 @@
 //! A GET without either is refused with `CSRF_PREVENTED` (HTTP 400); clients that use GET add
 //! `apollo-require-preflight: true` (or `x-apollo-operation-name`), which Apollo clients do.
 //!
-//! ```yaml
-//! csrf: { enabled: true, required_headers: [x-apollo-operation-name, apollo-require-preflight] }
-//! ```
+//! The settings (`csrf:`, `ROUTER_CSRF`) are [`crate::config::csrf`]'s.
 
 use axum::http::{HeaderMap, HeaderName, StatusCode, header};
-use serde::Deserialize;
 
-use crate::config::ConfigError;
+use crate::config::csrf::Csrf;
 use crate::edge::Refused;
 
 /// The code of a refused request.
@@ -29,81 +26,7 @@ pub const CODE: &str = "CSRF_PREVENTED";
 /// Media types a browser sends cross-site without a preflight.
 const SIMPLE_CONTENT_TYPES: [&str; 3] = ["text/plain", "application/x-www-form-urlencoded", "multipart/form-data"];
 
-/// CSRF prevention settings (`csrf:` in the YAML file, `ROUTER_CSRF` on/off).
-#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
-#[serde(try_from = "Section")]
-pub struct Csrf {
-    pub enabled: bool,
-    /// Header names (lower case) any of which, non-empty, proves a preflighted request.
-    pub required_headers: Vec<HeaderName>,
-}
-
-impl Default for Csrf {
-    fn default() -> Self {
-        Self {
-            enabled: true,
-            required_headers: vec![
-                HeaderName::from_static("x-apollo-operation-name"),
-                HeaderName::from_static("apollo-require-preflight"),
-            ],
-        }
-    }
-}
-
-#[derive(Debug, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct Section {
-    enabled: Option<bool>,
-    required_headers: Option<Vec<String>>,
-}
-
-impl TryFrom<Section> for Csrf {
-    type Error = String;
-
-    fn try_from(section: Section) -> Result<Self, String> {
-        let mut csrf = Self::default();
-        csrf.enabled = section.enabled.unwrap_or(csrf.enabled);
-        if let Some(names) = &section.required_headers {
-            csrf.required_headers = header_names(names).map_err(|e| format!("csrf.required_headers: {e}"))?;
-        }
-        Ok(csrf)
-    }
-}
-
-fn header_names(names: &[String]) -> Result<Vec<HeaderName>, String> {
-    let mut out = Vec::new();
-    for name in names.iter().map(|n| n.trim()).filter(|n| !n.is_empty()) {
-        let parsed = HeaderName::from_bytes(name.to_ascii_lowercase().as_bytes())
-            .map_err(|_| format!("`{name}` is not a valid header name"))?;
-        if SAFELISTED_HEADERS.contains(&parsed.as_str()) {
-            return Err(format!("`{name}` can be sent cross-site without a preflight, so it proves nothing"));
-        }
-        if !out.contains(&parsed) {
-            out.push(parsed);
-        }
-    }
-    Ok(out)
-}
-
-/// Headers browsers send (or let pages set) without a preflight: useless as proof.
-const SAFELISTED_HEADERS: [&str; 6] =
-    ["accept", "accept-language", "content-language", "content-type", "range", "cookie"];
-
 impl Csrf {
-    /// Applies `ROUTER_CSRF` (on/off) and `ROUTER_CSRF_REQUIRED_HEADERS` (comma-separated).
-    pub fn apply_env(&mut self, env: &dyn Fn(&str) -> Option<String>) -> Result<(), ConfigError> {
-        let var = |name: &str| env(name).filter(|v| !v.trim().is_empty());
-        if let Some(v) = var("ROUTER_CSRF") {
-            self.enabled = crate::config::parse_bool("ROUTER_CSRF", &v)?;
-        }
-        if let Some(v) = var("ROUTER_CSRF_REQUIRED_HEADERS") {
-            let names: Vec<String> = v.split(',').map(str::to_owned).collect();
-            self.required_headers =
-                header_names(&names).map_err(|e| ConfigError(format!("ROUTER_CSRF_REQUIRED_HEADERS: {e}")))?;
-        }
-        Ok(())
-    }
-
     /// Lets through a request that a browser could not have sent cross-site without a preflight.
     pub fn check(&self, headers: &HeaderMap) -> Result<(), Refused> {
         if !self.enabled || preflighted_content_type(headers) || self.carries_required_header(headers) {
@@ -208,22 +131,12 @@ mod tests {
 
     #[test]
     fn it_can_be_configured_or_turned_off() {
-        let off: Csrf = yaml_serde::from_str("{ enabled: false }").expect("valid");
+        let off = Csrf { enabled: false, ..Csrf::default() };
         assert_eq!(off.check(&HeaderMap::new()), Ok(()));
-        let custom: Csrf = yaml_serde::from_str("{ required_headers: [X-Requested-With] }").expect("valid");
-        assert!(custom.enabled, "on by default");
+        let custom = Csrf { required_headers: vec![HeaderName::from_static("x-requested-with")], ..Csrf::default() };
         assert_eq!(custom.check(&headers(&[("x-requested-with", "XMLHttpRequest")])), Ok(()));
         assert!(custom.check(&headers(&[("apollo-require-preflight", "true")])).is_err());
-        assert!(yaml_serde::from_str::<Csrf>("{ required_headers: [accept] }").is_err(), "safelisted");
-        assert!(yaml_serde::from_str::<Csrf>("{ required_headers: ['bad header'] }").is_err());
-        assert!(yaml_serde::from_str::<Csrf>("{ enable: true }").is_err(), "unknown key");
-        let mut env_off = Csrf::default();
-        env_off.apply_env(&|n| (n == "ROUTER_CSRF").then(|| "off".to_owned())).expect("valid");
-        assert!(!env_off.enabled);
-        assert!(env_off.apply_env(&|n| (n == "ROUTER_CSRF").then(|| "perhaps".to_owned())).is_err());
-        env_off
-            .apply_env(&|n| (n == "ROUTER_CSRF_REQUIRED_HEADERS").then(|| "x-one, X-Two".to_owned()))
-            .expect("valid");
-        assert_eq!(env_off.required_headers, [HeaderName::from_static("x-one"), HeaderName::from_static("x-two")]);
+        let refused = custom.check(&HeaderMap::new()).expect_err("no header");
+        assert!(refused.message.contains("x-requested-with"), "{}", refused.message);
     }
 }

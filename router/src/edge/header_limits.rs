@@ -10,56 +10,20 @@
 //! own, `forwarded_header_bytes` (8 KiB): subgraphs served over HTTP/2 accept a header list of
 //! 16 KiB (hyper's default), so whatever the router admits, a subgraph accepts.
 //!
-//! ```yaml
-//! limits: { header_bytes: 32768, headers: 100, forwarded_header_bytes: 8192 }
-//! ```
+//! The limits are set in `limits:` ([`crate::config::limits`]).
 
 use axum::extract::{Request, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::middleware::Next;
 use axum::response::Response;
 
-use crate::config::ConfigError;
+use crate::config::limits::HeaderLimits;
 use crate::edge::Refused;
 
 /// The code of a refused request.
 pub const CODE: &str = "HEADERS_TOO_LARGE";
 
-/// The limits in force; `0` turns one off.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct HeaderLimits {
-    /// Bytes of all header names and values together.
-    pub max_bytes: usize,
-    /// Header lines (a name repeated counts each time).
-    pub max_count: usize,
-    /// Bytes of the headers forwarded to subgraphs, names and values.
-    pub max_forwarded_bytes: usize,
-}
-
-impl Default for HeaderLimits {
-    fn default() -> Self {
-        Self { max_bytes: 32 * 1024, max_count: 100, max_forwarded_bytes: 8 * 1024 }
-    }
-}
-
 impl HeaderLimits {
-    /// Applies `ROUTER_MAX_HEADER_BYTES` and `ROUTER_MAX_HEADERS` (0: no limit).
-    pub fn apply_env(&mut self, env: &dyn Fn(&str) -> Option<String>) -> Result<(), ConfigError> {
-        for (name, slot) in [
-            ("ROUTER_MAX_HEADER_BYTES", &mut self.max_bytes),
-            ("ROUTER_MAX_HEADERS", &mut self.max_count),
-            ("ROUTER_MAX_FORWARDED_HEADER_BYTES", &mut self.max_forwarded_bytes),
-        ] {
-            if let Some(v) = env(name).filter(|v| !v.trim().is_empty()) {
-                *slot = v
-                    .trim()
-                    .parse()
-                    .map_err(|_| ConfigError(format!("{name}: `{v}` is not a number (0: no limit)")))?;
-            }
-        }
-        Ok(())
-    }
-
     /// Checks the forwarded headers (`forward`, lower-case names) against their limit.
     pub fn check_forwarded(&self, headers: &HeaderMap, forward: &[String]) -> Result<(), Refused> {
         if self.max_forwarded_bytes == 0 {
@@ -78,6 +42,7 @@ impl HeaderLimits {
         Ok(())
     }
 
+    /// Checks the number and the total size of the request's headers.
     pub fn check(&self, headers: &HeaderMap) -> Result<(), Refused> {
         // `len()` counts every value, `keys_len()` only the distinct names.
         if self.max_count > 0 && headers.len() > self.max_count {
@@ -162,15 +127,6 @@ mod tests {
         assert!(refused.message.contains("22 bytes"), "{}", refused.message);
         let off = HeaderLimits { max_bytes: 0, max_count: 0, max_forwarded_bytes: 0 };
         assert_eq!(off.check(&with_headers(500, 1000)), Ok(()), "off");
-    }
-
-    #[test]
-    fn limits_come_from_the_environment() {
-        let mut limits = HeaderLimits::default();
-        assert_eq!(limits, HeaderLimits { max_bytes: 32768, max_count: 100, max_forwarded_bytes: 8192 });
-        limits.apply_env(&|n| (n == "ROUTER_MAX_HEADERS").then(|| "50".to_owned())).expect("valid");
-        assert_eq!(limits.max_count, 50);
-        assert!(limits.apply_env(&|n| (n == "ROUTER_MAX_HEADER_BYTES").then(|| "big".to_owned())).is_err());
     }
 
     #[test]

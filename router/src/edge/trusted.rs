@@ -14,15 +14,7 @@
 //! are polled for changes and swapped whole, so a reader sees either the old set or the new one;
 //! a broken new version is refused and the old one keeps serving.
 //!
-//! ```yaml
-//! persisted_documents: { manifests: [persisted-documents.json], reload_interval: 5s, safelist: false }
-//! partners:
-//!   header: x-api-key
-//!   require_key: false
-//!   keys_file: /run/secrets/partners.yaml
-//!   clients:
-//!     - { name: acme, key_sha256: "<64 hex>", operations: ["sha256:<64 hex>"], quota: { requests: 100, per: 1m } }
-//! ```
+//! The settings are [`crate::config::persisted_documents`]'s and [`crate::config::partners`]'s.
 
 mod manifest;
 mod partners;
@@ -32,11 +24,10 @@ use std::sync::{Arc, Mutex, RwLock, Weak};
 use std::time::{Duration, SystemTime};
 
 use axum::http::StatusCode;
-use serde::{Deserialize, Deserializer};
 
-use crate::config::ConfigError;
+use crate::config::persisted_documents::TrustedSettings;
 use manifest::DocumentSet;
-pub use partners::{Client, PartnerClient, PartnerSettings, Partners, Quota};
+pub use partners::{Client, Partners};
 
 /// Why a request is refused, or why a manifest or keys file cannot be loaded. Messages are safe
 /// to show to clients: they never repeat a key or a document.
@@ -95,61 +86,6 @@ pub fn canonical_id(id: &str) -> String {
 
 fn is_sha256(text: &str) -> bool {
     text.len() == 64 && text.bytes().all(|b| b.is_ascii_hexdigit())
-}
-
-/// `persisted_documents:` in the router config.
-#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
-#[serde(deny_unknown_fields, default)]
-pub struct TrustedSettings {
-    /// Manifest files (JSON); none: no trusted documents.
-    pub manifests: Vec<PathBuf>,
-    /// How often the manifests are checked for changes.
-    #[serde(deserialize_with = "duration")]
-    pub reload_interval: Duration,
-    /// Only documents from the manifests may run; a free-form `query` is refused unless its
-    /// text is one of them.
-    pub safelist: bool,
-}
-
-impl Default for TrustedSettings {
-    fn default() -> Self {
-        Self { manifests: Vec::new(), reload_interval: Duration::from_secs(5), safelist: false }
-    }
-}
-
-impl TrustedSettings {
-    /// `ROUTER_PERSISTED_DOCUMENTS` (manifest paths, comma-separated) and `ROUTER_SAFELIST`.
-    pub fn apply_env(&mut self, env: &dyn Fn(&str) -> Option<String>) -> Result<(), ConfigError> {
-        let var = |name: &str| env(name).filter(|v| !v.trim().is_empty());
-        if let Some(v) = var("ROUTER_PERSISTED_DOCUMENTS") {
-            self.manifests = v.split(',').map(str::trim).filter(|p| !p.is_empty()).map(PathBuf::from).collect();
-        }
-        if let Some(v) = var("ROUTER_SAFELIST") {
-            self.safelist = crate::config::parse_bool("ROUTER_SAFELIST", &v)?;
-        }
-        Ok(())
-    }
-}
-
-/// A duration written as the rest of the config writes them (`500ms`, `5s`, `2m`, or seconds).
-fn duration<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Duration, D::Error> {
-    struct Visitor;
-    impl serde::de::Visitor<'_> for Visitor {
-        type Value = Duration;
-        fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-            f.write_str("a duration such as 500ms, 5s or 2m")
-        }
-        fn visit_str<E: serde::de::Error>(self, text: &str) -> Result<Duration, E> {
-            crate::config::parse_duration(text).map_err(E::custom)
-        }
-        fn visit_u64<E: serde::de::Error>(self, seconds: u64) -> Result<Duration, E> {
-            self.visit_str(&seconds.to_string())
-        }
-        fn visit_i64<E: serde::de::Error>(self, seconds: i64) -> Result<Duration, E> {
-            self.visit_str(&seconds.to_string())
-        }
-    }
-    deserializer.deserialize_any(Visitor)
 }
 
 /// What a request carried: the text of an operation, or the id of a trusted document
@@ -495,51 +431,5 @@ mod tests {
         assert!(docs.get(&sha(OTHER)).is_some(), "reloaded by the watcher");
         drop(docs);
         tokio::time::timeout(Duration::from_secs(10), watcher).await.expect("ends").expect("no panic");
-    }
-
-    #[test]
-    fn settings_read_from_yaml_and_the_environment() {
-        #[derive(Deserialize)]
-        #[serde(deny_unknown_fields)]
-        struct File {
-            persisted_documents: TrustedSettings,
-        }
-        let yaml = "persisted_documents: { manifests: [a.json, b.json], reload_interval: 500ms, safelist: true }";
-        let file: File = yaml_serde::from_str(yaml).expect("valid");
-        let expected = TrustedSettings {
-            manifests: vec!["a.json".into(), "b.json".into()],
-            reload_interval: Duration::from_millis(500),
-            safelist: true,
-        };
-        assert_eq!(file.persisted_documents, expected);
-        let file: File = yaml_serde::from_str("persisted_documents: { reload_interval: 2 }").expect("seconds");
-        assert_eq!(file.persisted_documents.reload_interval, Duration::from_secs(2));
-        let file: File = yaml_serde::from_str("persisted_documents: {}").expect("defaults");
-        assert_eq!(file.persisted_documents, TrustedSettings::default());
-        for (yaml, expected) in [
-            ("persisted_documents: { manifest: [a.json] }", "unknown field `manifest`"),
-            ("persisted_documents: { reload_interval: soon }", "not a duration"),
-            ("persisted_documents: { reload_interval: 0s }", "longer than zero"),
-        ] {
-            let error = yaml_serde::from_str::<File>(yaml).err().expect(yaml);
-            assert!(error.to_string().contains(expected), "{yaml}: {error}");
-        }
-
-        let mut settings = TrustedSettings::default();
-        let env = |name: &str| match name {
-            "ROUTER_PERSISTED_DOCUMENTS" => Some(" a.json, ,b.json ".to_owned()),
-            "ROUTER_SAFELIST" => Some("true".to_owned()),
-            _ => None,
-        };
-        settings.apply_env(&env).expect("valid");
-        assert_eq!(settings, expected.clone().with_interval(Duration::from_secs(5)));
-        let bad = |name: &str| (name == "ROUTER_SAFELIST").then(|| "maybe".to_owned());
-        assert!(settings.apply_env(&bad).is_err());
-    }
-
-    impl TrustedSettings {
-        fn with_interval(self, reload_interval: Duration) -> Self {
-            Self { reload_interval, ..self }
-        }
     }
 }

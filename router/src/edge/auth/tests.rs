@@ -1,6 +1,7 @@
 //! Tokens signed here with Ed25519 keys, checked against a JWKS served on 127.0.0.1:0.
 
 use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
 use axum::http::{HeaderValue, StatusCode};
 use axum::response::IntoResponse;
@@ -11,6 +12,7 @@ use jsonwebtoken::{EncodingKey, Header};
 use serde_json::json;
 
 use super::*;
+use crate::config::authentication::JwksSettings;
 
 const ISSUER: &str = "https://id.example";
 const AUDIENCE: &str = "edustream";
@@ -282,56 +284,4 @@ async fn garbage_is_malformed_and_never_echoed() {
     let error = server.authenticator().authenticate(&bearer("secret-looking.garbage")).await.expect_err("garbage");
     assert_eq!(error, AuthFailure::Malformed);
     assert!(!error.to_string().contains("secret-looking"));
-}
-
-fn yaml(text: &str) -> Result<AuthSettings, String> {
-    yaml_serde::from_str::<AuthSettings>(text).map_err(|e| e.to_string())
-}
-
-#[test]
-fn settings_are_read_from_yaml_with_defaults() {
-    let settings = yaml(
-        "jwks:\n  - { url: 'http://id/jwks', issuer: id, audiences: [app], algorithms: [EdDSA, RS256] }\nleeway: 30s\nttl: 2m\nmin_refresh: 0\nprefix: Token\nheader: X-Token\n",
-    )
-    .expect("valid");
-    assert_eq!(settings.jwks[0].algorithms, [Algorithm::EdDSA, Algorithm::RS256]);
-    assert_eq!((settings.header.as_str(), settings.prefix.as_str()), ("x-token", "Token"));
-    assert_eq!(
-        (settings.leeway, settings.ttl, settings.min_refresh),
-        (Duration::from_secs(30), Duration::from_secs(120), Duration::ZERO)
-    );
-    let defaults = yaml("jwks: [{ url: 'http://id/jwks', issuer: id, audiences: [app] }]").expect("valid");
-    assert_eq!(defaults.jwks[0].algorithms, ASYMMETRIC);
-    assert_eq!((defaults.header.as_str(), defaults.prefix.as_str()), ("authorization", "Bearer"));
-    assert_eq!(defaults.leeway, Duration::from_secs(60));
-}
-
-#[test]
-fn hmac_unknown_keys_and_missing_issuers_are_refused_in_settings() {
-    let hs = yaml("jwks: [{ url: 'http://id/jwks', issuer: id, audiences: [app], algorithms: [HS256] }]");
-    assert!(hs.expect_err("HMAC").contains("only asymmetric algorithms"));
-    assert!(yaml("jwks: [{ url: 'http://id/jwks', issuer: id, audiences: [app] }]\nleway: 5s").is_err());
-    assert!(yaml("jwks: [{ url: 'http://id/jwks', issuer: '', audiences: [app] }]").expect_err("").contains("issuer"));
-    assert!(yaml("jwks: [{ url: 'http://id/jwks', issuer: id, audiences: [] }]").expect_err("").contains("audience"));
-}
-
-#[test]
-fn the_environment_configures_or_overrides_the_first_jwks() {
-    let env = |vars: &'static [(&'static str, &'static str)]| {
-        move |name: &str| vars.iter().find(|(k, _)| *k == name).map(|(_, v)| (*v).to_owned())
-    };
-    let from_env = AuthSettings::apply_env(
-        None,
-        &env(&[("ROUTER_JWKS_URL", "http://id/jwks"), ("ROUTER_JWT_ISSUER", "id"), ("ROUTER_JWT_AUDIENCE", "a, b")]),
-    )
-    .expect("valid")
-    .expect("on");
-    assert_eq!(from_env.jwks[0].audiences, ["a", "b"]);
-    assert_eq!(AuthSettings::apply_env(None, &env(&[])).expect("valid"), None, "off without a URL");
-    let missing = AuthSettings::apply_env(None, &env(&[("ROUTER_JWKS_URL", "http://id/jwks")]));
-    assert!(missing.expect_err("no issuer").0.contains("issuer"));
-    let file = yaml("jwks: [{ url: 'http://id/jwks', issuer: id, audiences: [app] }]").expect("valid");
-    let overridden =
-        AuthSettings::apply_env(Some(file), &env(&[("ROUTER_JWT_ISSUER", "other")])).expect("valid").expect("on");
-    assert_eq!((overridden.jwks[0].issuer.as_str(), overridden.jwks[0].url.as_str()), ("other", "http://id/jwks"));
 }

@@ -11,6 +11,8 @@ use std::net::{IpAddr, Ipv6Addr};
 
 use axum::http::HeaderMap;
 
+use crate::config::primitives::Cidr;
+
 /// The identity a bucket belongs to.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub enum ClientKey {
@@ -38,58 +40,6 @@ impl ClientKey {
                 }
             },
         }
-    }
-}
-
-/// A block of addresses, `10.0.0.0/8` or `fd00::/8`; a bare address is a block of one.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Cidr {
-    network: IpAddr,
-    prefix: u8,
-}
-
-impl Cidr {
-    /// Parses `address[/prefix]`; host bits after the prefix are ignored.
-    pub fn parse(text: &str) -> Result<Self, String> {
-        let text = text.trim();
-        let (address, prefix) = match text.split_once('/') {
-            Some((address, prefix)) => (address, Some(prefix)),
-            None => (text, None),
-        };
-        let invalid = || format!("`{text}` is not an address or a block such as 10.0.0.0/8 or fd00::/8");
-        let network: IpAddr = address.parse().map_err(|_| invalid())?;
-        let network = network.to_canonical();
-        let bits = if network.is_ipv4() { 32 } else { 128 };
-        let prefix = match prefix {
-            Some(p) => p.parse::<u8>().ok().filter(|p| *p <= bits).ok_or_else(invalid)?,
-            None => bits,
-        };
-        Ok(Self { network, prefix })
-    }
-
-    /// Parses a list, skipping empty entries (`a, b,` from an environment variable).
-    pub fn parse_list<'a>(texts: impl IntoIterator<Item = &'a str>) -> Result<Vec<Self>, String> {
-        texts.into_iter().filter(|t| !t.trim().is_empty()).map(Self::parse).collect()
-    }
-
-    pub fn contains(&self, ip: IpAddr) -> bool {
-        match (self.network, ip.to_canonical()) {
-            (IpAddr::V4(network), IpAddr::V4(ip)) => {
-                let mask = u32::MAX.checked_shl(32 - u32::from(self.prefix)).unwrap_or(0);
-                u32::from(network) & mask == u32::from(ip) & mask
-            }
-            (IpAddr::V6(network), IpAddr::V6(ip)) => {
-                let mask = u128::MAX.checked_shl(128 - u32::from(self.prefix)).unwrap_or(0);
-                u128::from(network) & mask == u128::from(ip) & mask
-            }
-            _ => false,
-        }
-    }
-}
-
-impl std::fmt::Display for Cidr {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "{}/{}", self.network, self.prefix)
     }
 }
 
@@ -150,25 +100,6 @@ mod tests {
         assert_eq!(ClientKey::Ip(ip("1.2.3.4")).bucket(), "ip:1.2.3.4");
         assert_eq!(ClientKey::Ip(ip("::ffff:1.2.3.4")).bucket(), "ip:1.2.3.4", "IPv4-mapped");
         assert_eq!(ClientKey::Ip(ip("2001:db8:1:2:aaaa::1")).bucket(), "ip:2001:db8:1:2::/64");
-    }
-
-    #[test]
-    fn blocks_are_parsed_and_matched() {
-        let block = Cidr::parse("10.0.0.0/8").expect("valid");
-        assert!(block.contains(ip("10.200.3.4")) && !block.contains(ip("11.0.0.1")));
-        assert!(block.contains(ip("::ffff:10.1.1.1")), "IPv4-mapped addresses are IPv4");
-        assert!(!block.contains(ip("::1")));
-        let one = Cidr::parse(" 192.168.1.7 ").expect("valid");
-        assert!(one.contains(ip("192.168.1.7")) && !one.contains(ip("192.168.1.8")));
-        assert_eq!(one.to_string(), "192.168.1.7/32");
-        let v6 = Cidr::parse("fd00::/8").expect("valid");
-        assert!(v6.contains(ip("fd12::1")) && !v6.contains(ip("fe80::1")));
-        assert!(Cidr::parse("0.0.0.0/0").expect("everything").contains(ip("8.8.8.8")));
-        assert!(Cidr::parse("::/0").expect("everything").contains(ip("2001:db8::1")));
-        for bad in ["10.0.0.0/33", "::/129", "proxy.local", "10.0.0.0/", "10.0.0/8", ""] {
-            assert!(Cidr::parse(bad).is_err(), "{bad}");
-        }
-        assert_eq!(Cidr::parse_list("10.0.0.0/8, ,::1".split(',')).expect("valid").len(), 2);
     }
 
     #[test]
