@@ -81,7 +81,10 @@ pub(crate) async fn admit(
         Some(authenticator) => authenticator
             .authenticate(headers)
             .await
-            .map_err(|failure| refuse(failure.status(), failure.code(), &failure.body()))?
+            .map_err(|failure| {
+                let refused = Refused::from(failure);
+                refuse(refused.status, refused.code, &refused.body())
+            })?
             .map(Arc::new),
         None => None,
     };
@@ -105,7 +108,7 @@ pub(crate) async fn admit(
             && let Decision::Limited { retry_after } = limiter.check(&bucket, &rule).await
         {
             router.metrics().refused(crate::edge::ratelimit::CODE);
-            return Err(crate::edge::ratelimit::limited_response(retry_after, graphql_response));
+            return Err(ratelimit::limited(retry_after).into_response(graphql_response));
         }
     }
     Ok(Caller { partner, claims, bucket, client })

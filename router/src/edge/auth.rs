@@ -98,11 +98,6 @@ impl AuthFailure {
             _ => StatusCode::UNAUTHORIZED,
         }
     }
-
-    /// The GraphQL response body: `{"errors": [{message, extensions: {code}}]}`.
-    pub fn body(&self) -> Value {
-        serde_json::json!({ "errors": [{ "message": self.to_string(), "extensions": { "code": self.code() } }] })
-    }
 }
 
 /// A trusted issuer and its keys.

@@ -56,7 +56,7 @@ impl Csrf {
             ));
         }
         message.push('.');
-        Refused { status: StatusCode::BAD_REQUEST, code: CODE, message }
+        Refused::new(StatusCode::BAD_REQUEST, CODE, message)
     }
 }
 

@@ -64,7 +64,7 @@ impl HeaderLimits {
 }
 
 fn refused(message: String) -> Refused {
-    Refused { status: StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE, code: CODE, message }
+    Refused::new(StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE, CODE, message)
 }
 
 /// The limits and the names of the forwarded headers, as the middleware holds them.

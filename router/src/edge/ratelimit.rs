@@ -16,11 +16,9 @@ mod redis;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use axum::http::{HeaderValue, StatusCode, header};
-use axum::response::Response;
+use axum::http::StatusCode;
 use governor::clock::FakeRelativeClock;
 use governor::nanos::Nanos;
-use serde_json::json;
 
 pub use client::{ClientKey, client_ip};
 
@@ -192,19 +190,17 @@ pub fn retry_after_secs(retry_after: Duration) -> u64 {
 
 /// The refusal of a limited request: HTTP 429, `Retry-After`, and a GraphQL error with code
 /// `RATE_LIMITED` and `extensions.retryAfter` (seconds).
-pub fn limited_response(retry_after: Duration, graphql_response: bool) -> Response {
+pub fn limited(retry_after: Duration) -> crate::edge::Refused {
     let secs = retry_after_secs(retry_after);
-    let body = json!({ "errors": [{
-        "message": format!("too many requests from this client; retry in {secs} s"),
-        "extensions": { "code": CODE, "retryAfter": secs },
-    }] });
-    let mut response = crate::edge::respond(StatusCode::TOO_MANY_REQUESTS, graphql_response, &body);
-    response.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from(secs));
-    response
+    let message = format!("too many requests from this client; retry in {secs} s");
+    crate::edge::Refused::new(StatusCode::TOO_MANY_REQUESTS, CODE, message).retry_after(secs)
 }
 
 #[cfg(test)]
 mod tests {
+    use axum::http::header;
+    use serde_json::json;
+
     use super::*;
 
     #[test]
@@ -217,14 +213,14 @@ mod tests {
 
     #[tokio::test]
     async fn the_refusal_is_a_429_with_retry_after_and_a_graphql_error() {
-        let response = limited_response(Duration::from_millis(1500), true);
+        let response = limited(Duration::from_millis(1500)).into_response(true);
         assert_eq!(response.status(), StatusCode::TOO_MANY_REQUESTS);
         assert_eq!(response.headers()[header::RETRY_AFTER], "2");
         assert_eq!(response.headers()[header::CONTENT_TYPE], crate::edge::accept::GRAPHQL_RESPONSE);
         let bytes = axum::body::to_bytes(response.into_body(), 1 << 16).await.expect("body");
         let body: serde_json::Value = serde_json::from_slice(&bytes).expect("json");
         assert_eq!(body["errors"][0]["extensions"], json!({ "code": "RATE_LIMITED", "retryAfter": 2 }));
-        let plain = limited_response(Duration::from_secs(1), false);
+        let plain = limited(Duration::from_secs(1)).into_response(false);
         assert_eq!(plain.headers()[header::CONTENT_TYPE], "application/json");
     }
 

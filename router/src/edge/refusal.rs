@@ -21,11 +21,18 @@ pub struct Refused {
     pub status: StatusCode,
     pub code: &'static str,
     pub message: String,
+    /// When to try again (seconds): `extensions.retryAfter` and a `Retry-After` header.
+    pub retry_after: Option<u64>,
 }
 
 impl Refused {
     pub fn new(status: StatusCode, code: &'static str, message: impl Into<String>) -> Self {
-        Self { status, code, message: message.into() }
+        Self { status, code, message: message.into(), retry_after: None }
+    }
+
+    /// The same refusal, to be retried after `seconds`.
+    pub fn retry_after(self, seconds: u64) -> Self {
+        Self { retry_after: Some(seconds), ..self }
     }
 
     /// A malformed request: 400 `BAD_REQUEST`.
@@ -33,14 +40,22 @@ impl Refused {
         Self::new(StatusCode::BAD_REQUEST, BAD_REQUEST, message)
     }
 
-    /// `{"errors":[{"message":…,"extensions":{"code":…}}]}`.
+    /// `{"errors":[{"message":…,"extensions":{"code":…[,"retryAfter":…]}}]}`.
     pub fn body(&self) -> Value {
-        json!({ "errors": [{ "message": self.message, "extensions": { "code": self.code } }] })
+        let mut body = json!({ "errors": [{ "message": self.message, "extensions": { "code": self.code } }] });
+        if let Some(seconds) = self.retry_after {
+            body["errors"][0]["extensions"]["retryAfter"] = json!(seconds);
+        }
+        body
     }
 
     /// The answer, as `application/graphql-response+json` when the client asked for it.
     pub fn into_response(self, graphql_response: bool) -> Response {
-        respond(self.status, graphql_response, &self.body())
+        let mut response = respond(self.status, graphql_response, &self.body());
+        if let Some(seconds) = self.retry_after {
+            response.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from(seconds));
+        }
+        response
     }
 }
 
@@ -59,6 +74,12 @@ impl From<&str> for Refused {
 impl From<crate::edge::trusted::TrustedError> for Refused {
     fn from(error: crate::edge::trusted::TrustedError) -> Self {
         Self::new(error.status(), error.code(), error.to_string())
+    }
+}
+
+impl From<crate::edge::auth::AuthFailure> for Refused {
+    fn from(failure: crate::edge::auth::AuthFailure) -> Self {
+        Self::new(failure.status(), failure.code(), failure.to_string())
     }
 }
 

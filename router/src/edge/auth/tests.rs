@@ -150,7 +150,8 @@ async fn a_header_without_the_bearer_scheme_is_refused() {
     let error = server.authenticator().authenticate(&headers).await.expect_err("no scheme");
     assert_eq!(error.to_string(), "the `authorization` header must be `Bearer <token>`");
     assert_eq!(error.status(), StatusCode::UNAUTHORIZED);
-    assert_eq!(error.body()["errors"][0]["extensions"]["code"], "UNAUTHENTICATED");
+    let refused = crate::edge::Refused::from(error);
+    assert_eq!(refused.body()["errors"][0]["extensions"]["code"], "UNAUTHENTICATED");
     let error = server.authenticator().authenticate(&bearer("")).await.expect_err("no token");
     assert!(matches!(error, AuthFailure::BadHeader { .. }));
 }
