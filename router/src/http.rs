@@ -87,16 +87,15 @@ async fn run(
     }
     let graphql_response = negotiated.graphql_response;
     let want_plan = headers.get("x-query-plan").is_some_and(|v| v == "true");
-    let result = router.execute(request, &forwarded(router, headers, caller), want_plan).await;
+    let result = router.execute_json(request, &forwarded(router, headers, caller), want_plan).await;
     let status = if result.request_error && graphql_response { StatusCode::BAD_REQUEST } else { StatusCode::OK };
-    let errors = result.body.get("errors").is_some_and(|e| e.as_array().is_some_and(|e| !e.is_empty()));
-    let outcome = match (result.request_error, errors, result.body.get("data").is_some_and(|d| !d.is_null())) {
+    let outcome = match (result.request_error, result.has_errors, result.has_data) {
         (true, _, _) => Outcome::RequestError,
         (false, false, _) => Outcome::Ok,
         (false, true, true) => Outcome::Partial,
         (false, true, false) => Outcome::Error,
     };
-    Handled { response: respond(status, graphql_response, &result.body), operation, outcome }
+    Handled { response: crate::edge::refusal::respond_bytes(status, graphql_response, result.body), operation, outcome }
 }
 
 /// A request's answer, and what the metrics and the access log say about it.

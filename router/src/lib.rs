@@ -53,6 +53,18 @@ pub struct GraphqlResponse {
     pub request_error: bool,
 }
 
+/// A response written as JSON, and what the metrics need to know of it.
+#[derive(Debug)]
+pub struct WrittenResponse {
+    pub body: Vec<u8>,
+    /// A request error (parse, validation, variables): no data at all.
+    pub request_error: bool,
+    /// The body has `errors`.
+    pub has_errors: bool,
+    /// The body's `data` is not null.
+    pub has_data: bool,
+}
+
 /// A parsed and validated document, and the plans of its operations (per operation name and
 /// boolean variables), so that a request hashes its query text once.
 struct Prepared {
@@ -248,14 +260,32 @@ impl Router {
         Ok(prepared)
     }
 
-    /// Runs one GraphQL request.
+    /// Runs one GraphQL request; the body as a `Value` (see [`Router::execute_json`]).
     pub async fn execute(&self, request: GraphqlRequest, forwarded: &Forwarded, want_plan: bool) -> GraphqlResponse {
+        let written = self.execute_json(request, forwarded, want_plan).await;
+        let body = serde_json::from_slice(&written.body).unwrap_or(Value::Null);
+        GraphqlResponse { body, request_error: written.request_error }
+    }
+
+    /// Runs one GraphQL request; the body written as JSON, straight from the merged data.
+    pub async fn execute_json(
+        &self,
+        request: GraphqlRequest,
+        forwarded: &Forwarded,
+        want_plan: bool,
+    ) -> WrittenResponse {
         match self.execute_inner(request, forwarded, want_plan).await {
-            Ok(body) => GraphqlResponse { body, request_error: false },
-            Err(error) => GraphqlResponse {
-                body: json!({ "errors": [{ "message": error.to_string(), "extensions": { "code": error.code() } }] }),
-                request_error: true,
-            },
+            Ok(written) => written,
+            Err(error) => {
+                let body =
+                    json!({ "errors": [{ "message": error.to_string(), "extensions": { "code": error.code() } }] });
+                WrittenResponse {
+                    body: serde_json::to_vec(&body).unwrap_or_default(),
+                    request_error: true,
+                    has_errors: true,
+                    has_data: false,
+                }
+            }
         }
     }
 
@@ -264,7 +294,7 @@ impl Router {
         request: GraphqlRequest,
         forwarded: &Forwarded,
         want_plan: bool,
-    ) -> Result<Value, RequestError> {
+    ) -> Result<WrittenResponse, RequestError> {
         let ready = self.prepare(&request, forwarded)?;
         let mut data = Value::Object(Map::new());
         let mut errors = Vec::new();
@@ -318,8 +348,8 @@ impl Router {
     }
 
     /// The response body for `data` and `errors` merged from the subgraphs: fields the policies
-    /// removed come back null, and the data is shaped by the client's operation.
-    fn finish(&self, ready: &Ready, mut data: Value, subgraph_errors: Vec<Value>, want_plan: bool) -> Value {
+    /// removed come back null, and the data is written shaped by the client's operation.
+    fn finish(&self, ready: &Ready, mut data: Value, subgraph_errors: Vec<Value>, want_plan: bool) -> WrittenResponse {
         let sg = &self.supergraph;
         let mut errors = ready.errors.clone();
         errors.extend(subgraph_errors);
@@ -334,17 +364,23 @@ impl Router {
             }
         }
         let shape = ready.original.as_ref().unwrap_or(&ready.planned.operation);
-        let projected = response::project(sg, &shape.root_type, &shape.selections, data);
-        let mut body = Map::new();
+        let mut out = Vec::with_capacity(4096);
+        out.push(b'{');
         if !errors.is_empty() {
-            body.insert("errors".into(), Value::Array(errors));
+            out.extend_from_slice(b"\"errors\":");
+            // Serialising `Value`s into a `Vec` cannot fail.
+            let _ = serde_json::to_writer(&mut out, &errors);
+            out.push(b',');
         }
-        body.insert("data".into(), projected);
+        out.extend_from_slice(b"\"data\":");
+        let null = response::write(sg, &shape.root_type, &shape.selections, &data, &mut out);
         if want_plan && self.config.expose_query_plan {
             let plan = ready.planned.plan.as_ref().map(|p| describe_plan(sg, p)).unwrap_or(Value::Null);
-            body.insert("extensions".into(), json!({ "queryPlan": plan }));
+            out.extend_from_slice(b",\"extensions\":");
+            let _ = serde_json::to_writer(&mut out, &json!({ "queryPlan": plan }));
         }
-        Value::Object(body)
+        out.push(b'}');
+        WrittenResponse { body: out, request_error: false, has_errors: !errors.is_empty(), has_data: !null }
     }
 
     fn planned(

@@ -1,6 +1,10 @@
 //! Shapes the merged subgraph data into the client's response: only the fields asked for, in
-//! the order asked, with aliases and `__typename`, and GraphQL null propagation. Values are moved
-//! out of the merged tree, not copied.
+//! the order asked, with aliases and `__typename`, and GraphQL null propagation.
+//!
+//! [`write`] writes the response straight into the output buffer from the merged tree (read,
+//! never copied or rebuilt). Null propagation writes ahead and rolls back: a non-null field that
+//! turns out null truncates the buffer to where its nearest nullable parent began, which then
+//! writes `null` instead.
 
 use apollo_compiler::Name;
 use apollo_compiler::ast::Type;
@@ -19,25 +23,6 @@ struct NullBubble;
 
 /// The fields that apply to objects of one type under one set of selections, by response key.
 type Collected<'s> = Rc<Vec<(&'s str, &'s Field, Vec<&'s [Selection]>)>>;
-
-/// Shapes one response; remembers the collected fields per (type, selections) so the objects of
-/// a list are shaped without collecting their fields again.
-struct Projector<'a, 's> {
-    sg: &'a Supergraph,
-    collected: HashMap<(String, Vec<usize>), Collected<'s>>,
-}
-
-pub fn project(sg: &Supergraph, root_type: &Name, selections: &[Selection], data: Value) -> Value {
-    let mut object = match data {
-        Value::Object(object) => object,
-        _ => Map::new(),
-    };
-    let mut projector = Projector { sg, collected: HashMap::new() };
-    match projector.object(root_type, &[selections], &mut object) {
-        Ok(out) => Value::Object(out),
-        Err(NullBubble) => Value::Null,
-    }
-}
 
 /// The fields that apply to an object of type `typename`, by response key, with the
 /// sub-selections of every occurrence (the spec's CollectFields).
@@ -64,7 +49,31 @@ fn collect<'s>(
     }
 }
 
-impl<'s> Projector<'_, 's> {
+/// Writes `data` shaped by `selections` (on `root_type`) as JSON into `out`; returns whether the
+/// written data is `null` (a non-null root field was null).
+pub fn write(sg: &Supergraph, root_type: &Name, selections: &[Selection], data: &Value, out: &mut Vec<u8>) -> bool {
+    let empty = Map::new();
+    let object = data.as_object().unwrap_or(&empty);
+    let mut writer = Writer { sg, collected: HashMap::new(), out };
+    let start = writer.out.len();
+    match writer.object(root_type, &[selections], object) {
+        Ok(()) => false,
+        Err(NullBubble) => {
+            writer.out.truncate(start);
+            writer.out.extend_from_slice(b"null");
+            true
+        }
+    }
+}
+
+/// Writes one response (see [`write`]).
+struct Writer<'a, 's, 'o> {
+    sg: &'a Supergraph,
+    collected: HashMap<(String, Vec<usize>), Collected<'s>>,
+    out: &'o mut Vec<u8>,
+}
+
+impl<'s> Writer<'_, 's, '_> {
     fn fields(&mut self, typename: &str, selections: &[&'s [Selection]]) -> Collected<'s> {
         let key = (typename.to_owned(), selections.iter().map(|s| s.as_ptr() as usize).collect::<Vec<_>>());
         if let Some(found) = self.collected.get(&key) {
@@ -79,75 +88,110 @@ impl<'s> Projector<'_, 's> {
         fields
     }
 
+    /// `{"key":value,…}`; `Err` when a non-null field is null (the caller rolls back).
     fn object(
         &mut self,
         ty: &Name,
         selections: &[&'s [Selection]],
-        object: &mut Map<String, Value>,
-    ) -> Result<Map<String, Value>, NullBubble> {
-        let typename = object.get("__typename").and_then(Value::as_str).unwrap_or(ty.as_str()).to_owned();
-        let fields = self.fields(&typename, selections);
-        let mut out = Map::with_capacity(fields.len());
-        for (key, field, subs) in fields.iter() {
+        object: &Map<String, Value>,
+    ) -> Result<(), NullBubble> {
+        let typename = object.get("__typename").and_then(Value::as_str).unwrap_or(ty.as_str());
+        let fields = self.fields(typename, selections);
+        self.out.push(b'{');
+        for (i, (key, field, subs)) in fields.iter().enumerate() {
+            if i > 0 {
+                self.out.push(b',');
+            }
+            // Response keys are GraphQL names: nothing to escape.
+            self.out.push(b'"');
+            self.out.extend_from_slice(key.as_bytes());
+            self.out.extend_from_slice(b"\":");
             if field.name == "__typename" {
-                out.insert((*key).to_owned(), Value::String(typename.clone()));
+                write_string(self.out, typename);
                 continue;
             }
-            let value = object.remove(*key).unwrap_or(Value::Null);
-            let projected = self.value(&field.full_ty, subs, value)?;
-            out.insert((*key).to_owned(), projected);
+            self.value(&field.full_ty, subs, object.get(*key))?;
         }
-        Ok(out)
+        self.out.push(b'}');
+        Ok(())
     }
 
-    fn value(&mut self, ty: &Type, selections: &[&'s [Selection]], value: Value) -> Result<Value, NullBubble> {
-        match ty {
-            Type::NonNullNamed(name) => nullable(self.named(name, selections, value)),
-            Type::NonNullList(inner) => nullable(self.list(inner, selections, value)),
-            Type::Named(name) => Ok(self.named(name, selections, value)),
-            Type::List(inner) => Ok(self.list(inner, selections, value)),
+    /// Writes a value of type `ty`; `Err` when it is null and `ty` is non-null.
+    fn value(&mut self, ty: &Type, selections: &[&'s [Selection]], value: Option<&Value>) -> Result<(), NullBubble> {
+        let start = self.out.len();
+        let null = match ty {
+            Type::NonNullNamed(name) | Type::Named(name) => self.named(name, selections, value),
+            Type::NonNullList(inner) | Type::List(inner) => self.list(inner, selections, value),
+        };
+        if null && ty.is_non_null() {
+            self.out.truncate(start);
+            return Err(NullBubble);
         }
+        Ok(())
     }
 
-    fn list(&mut self, inner: &Type, selections: &[&'s [Selection]], value: Value) -> Value {
-        let Value::Array(items) = value else { return Value::Null };
-        let mut out = Vec::with_capacity(items.len());
-        for item in items {
-            match self.value(inner, selections, item) {
-                Ok(v) => out.push(v),
-                Err(NullBubble) => return Value::Null,
+    /// Writes a list (or `null`); returns whether it wrote `null`.
+    fn list(&mut self, inner: &Type, selections: &[&'s [Selection]], value: Option<&Value>) -> bool {
+        let Some(Value::Array(items)) = value else {
+            self.out.extend_from_slice(b"null");
+            return true;
+        };
+        let start = self.out.len();
+        self.out.push(b'[');
+        for (i, item) in items.iter().enumerate() {
+            if i > 0 {
+                self.out.push(b',');
+            }
+            if self.value(inner, selections, Some(item)).is_err() {
+                self.out.truncate(start);
+                self.out.extend_from_slice(b"null");
+                return true;
             }
         }
-        Value::Array(out)
+        self.out.push(b']');
+        false
     }
 
-    fn named(&mut self, name: &Name, selections: &[&'s [Selection]], value: Value) -> Value {
+    /// Writes an object, enum or scalar (or `null`); returns whether it wrote `null`.
+    fn named(&mut self, name: &Name, selections: &[&'s [Selection]], value: Option<&Value>) -> bool {
         let sg = self.sg;
         match value {
-            Value::Null => Value::Null,
-            Value::Object(mut object) if !selections.is_empty() => {
+            None | Some(Value::Null) => {
+                self.out.extend_from_slice(b"null");
+                true
+            }
+            Some(Value::Object(object)) if !selections.is_empty() => {
                 // An object of a type clients cannot see (`@inaccessible`) is not a valid answer.
                 let typename = object.get("__typename").and_then(Value::as_str);
-                if typename.is_some_and(|t| !sg.api.types.contains_key(t)) {
-                    return Value::Null;
+                let start = self.out.len();
+                if typename.is_some_and(|t| !sg.api.types.contains_key(t))
+                    || self.object(name, selections, object).is_err()
+                {
+                    self.out.truncate(start);
+                    self.out.extend_from_slice(b"null");
+                    return true;
                 }
-                match self.object(name, selections, &mut object) {
-                    Ok(out) => Value::Object(out),
-                    Err(NullBubble) => Value::Null,
-                }
+                false
             }
-            other => match sg.api.types.get(name) {
+            Some(other) => {
                 // An enum value the client cannot see (inaccessible) is not a valid answer.
-                Some(ExtendedType::Enum(e)) => match other.as_str() {
-                    Some(v) if e.values.contains_key(v) => other,
-                    _ => Value::Null,
-                },
-                _ => other,
-            },
+                if let Some(ExtendedType::Enum(e)) = sg.api.types.get(name)
+                    && !other.as_str().is_some_and(|v| e.values.contains_key(v))
+                {
+                    self.out.extend_from_slice(b"null");
+                    return true;
+                }
+                if serde_json::to_writer(&mut *self.out, other).is_err() {
+                    self.out.extend_from_slice(b"null");
+                    return true;
+                }
+                false
+            }
         }
     }
 }
 
-fn nullable(value: Value) -> Result<Value, NullBubble> {
-    if value.is_null() { Err(NullBubble) } else { Ok(value) }
+fn write_string(out: &mut Vec<u8>, text: &str) {
+    // Serialising a `&str` into a `Vec` cannot fail.
+    let _ = serde_json::to_writer(&mut *out, text);
 }

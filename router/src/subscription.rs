@@ -210,7 +210,7 @@ impl Execution {
                         )
                         .await;
                     router.metrics.subscription_event();
-                    router.finish(&self.ready, data, errors, false)
+                    router.finish(&self.ready, data, errors, false).body
                 }
                 Ok(Upstream::Complete) | Err(broadcast::error::RecvError::Closed) => break,
                 Ok(Upstream::Failed(errors)) => {
@@ -223,7 +223,9 @@ impl Execution {
                 }
             };
             // No listener left: the task is being aborted.
-            let _ = self.events.send(Some(body.to_string().into()));
+            // Written as JSON once, shared by every listener; our writer emits UTF-8 only.
+            let text: Arc<str> = String::from_utf8_lossy(&body).into();
+            let _ = self.events.send(Some(text));
         }
         // Forget the key before the end is announced: a client arriving now starts afresh.
         if let Some(key) = &self.key {

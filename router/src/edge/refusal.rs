@@ -100,11 +100,16 @@ pub fn graphql_response(kind: Option<JsonKind>) -> bool {
 /// A JSON answer with `status` and the negotiated content type: every JSON body the router's
 /// HTTP side writes goes through here.
 pub fn respond(status: StatusCode, graphql_response: bool, body: &Value) -> Response {
-    let content_type = if graphql_response { GRAPHQL_RESPONSE } else { JSON };
     // Straight into bytes (`Display` would go through `fmt::Write`, character by character).
     let bytes = serde_json::to_vec(body).unwrap_or_else(|_| {
         br#"{"errors":[{"message":"unserialisable response","extensions":{"code":"INTERNAL_SERVER_ERROR"}}]}"#.to_vec()
     });
+    respond_bytes(status, graphql_response, bytes)
+}
+
+/// [`respond`] with a body already written as JSON.
+pub fn respond_bytes(status: StatusCode, graphql_response: bool, bytes: Vec<u8>) -> Response {
+    let content_type = if graphql_response { GRAPHQL_RESPONSE } else { JSON };
     let mut response = (status, bytes).into_response();
     response.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));
     response
