@@ -195,3 +195,85 @@ fn write_string(out: &mut Vec<u8>, text: &str) {
     // Serialising a `&str` into a `Vec` cannot fail.
     let _ = serde_json::to_writer(&mut *out, text);
 }
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::*;
+
+    const SUPERGRAPH: &str = r#"
+schema @link(url: "https://specs.apollo.dev/link/v1.0") @link(url: "https://specs.apollo.dev/join/v0.3", for: EXECUTION) { query: Query }
+directive @join__field(graph: join__Graph, requires: join__FieldSet, provides: join__FieldSet, type: String, external: Boolean, override: String, usedOverridden: Boolean) repeatable on FIELD_DEFINITION | INPUT_FIELD_DEFINITION
+directive @join__graph(name: String!, url: String!) on ENUM_VALUE
+directive @join__implements(graph: join__Graph!, interface: String!) repeatable on OBJECT | INTERFACE
+directive @join__type(graph: join__Graph!, key: join__FieldSet, extension: Boolean! = false, resolvable: Boolean! = true, isInterfaceObject: Boolean! = false) repeatable on OBJECT | INTERFACE | UNION | ENUM | INPUT_OBJECT | SCALAR
+directive @join__unionMember(graph: join__Graph!, member: String!) repeatable on UNION
+directive @link(url: String, as: String, for: link__Purpose, import: [link__Import]) repeatable on SCHEMA
+scalar join__FieldSet
+scalar link__Import
+enum link__Purpose { SECURITY EXECUTION }
+enum join__Graph { A @join__graph(name: "a", url: "http://a") }
+type Query @join__type(graph: A) { items: [Item!]  strict: [Item!]!  first: Item  node: Node  color: Color }
+type Item implements Node @join__type(graph: A) @join__implements(graph: A, interface: "Node") { id: ID!  name: String! note: String }
+type Other implements Node @join__type(graph: A) @join__implements(graph: A, interface: "Node") { id: ID! size: Int }
+interface Node @join__type(graph: A) { id: ID! }
+enum Color @join__type(graph: A) { RED GREEN }
+"#;
+
+    /// The written response of `query` over `data`.
+    fn written(query: &str, data: Value) -> Value {
+        let sg = Supergraph::parse(SUPERGRAPH).expect("valid supergraph");
+        let document = crate::operation::parse(&sg.api, query, 0).expect("valid query");
+        let variables = serde_json::Map::new();
+        let (operation, variables) =
+            crate::operation::select(&sg.api, &document, None, &variables).expect("one operation");
+        let normalized = crate::operation::normalize(&document, operation, &variables);
+        let mut out = Vec::new();
+        write(&sg, &normalized.root_type, &normalized.selections, &data, &mut out);
+        serde_json::from_slice(&out).expect("valid JSON")
+    }
+
+    #[test]
+    fn only_the_selected_fields_come_out_in_the_order_asked() {
+        let data = json!({ "first": { "name": "n", "id": "1", "note": "x", "extra": true } });
+        let out = written("{ first { name id } }", data);
+        assert_eq!(serde_json::to_string(&out).expect("text"), r#"{"first":{"name":"n","id":"1"}}"#);
+    }
+
+    #[test]
+    fn a_null_non_null_field_nulls_its_nearest_nullable_parent() {
+        let data = json!({ "first": { "id": "1", "name": null } });
+        assert_eq!(written("{ first { id name } }", data), json!({ "first": null }));
+    }
+
+    #[test]
+    fn a_null_non_null_list_item_nulls_the_list_and_a_non_null_list_its_parent() {
+        let items = json!([{ "id": "1", "name": "a" }, { "id": "2", "name": null }]);
+        let out = written("{ items { id name } }", json!({ "items": items.clone() }));
+        assert_eq!(out, json!({ "items": null }), "[Item!] with a null item is null");
+        let out = written("{ strict { id name } }", json!({ "strict": items }));
+        assert_eq!(out, Value::Null, "[Item!]! bubbles to the root data");
+    }
+
+    #[test]
+    fn aliases_and_typename_are_written_from_the_response_keys() {
+        let data = json!({ "x": { "__typename": "Item", "id": "1" } });
+        let out = written("{ x: first { __typename id } }", data);
+        assert_eq!(out, json!({ "x": { "__typename": "Item", "id": "1" } }));
+    }
+
+    #[test]
+    fn abstract_types_take_the_fields_of_their_runtime_type() {
+        let data = json!({ "node": { "__typename": "Other", "id": "7", "size": 3 } });
+        let query = "{ node { __typename id ... on Item { name } ... on Other { size } } }";
+        assert_eq!(written(query, data), json!({ "node": { "__typename": "Other", "id": "7", "size": 3 } }));
+    }
+
+    #[test]
+    fn strings_are_escaped_and_unknown_enum_values_are_null() {
+        let data = json!({ "first": { "id": "q\"\n", "name": "ü" }, "color": "BLUE" });
+        let out = written("{ first { id name } color }", data);
+        assert_eq!(out, json!({ "first": { "id": "q\"\n", "name": "ü" }, "color": null }));
+    }
+}
