@@ -44,6 +44,14 @@ pub struct Forwarded {
     pub client: Option<std::net::IpAddr>,
 }
 
+/// The code of a subgraph error that came without one.
+pub const SUBGRAPH_ERROR: &str = "SUBGRAPH_ERROR";
+
+/// Extensions of a subgraph error that reach clients even when errors are masked: what a client
+/// needs to act on the error. Anything else (stack traces, exceptions, internal details) stays in
+/// the router's logs.
+pub const SAFE_EXTENSIONS: &[&str] = &["code", "reason", "retryAfter", "field", "fields", "limit", "serviceName"];
+
 pub struct Executor {
     /// One lane per subgraph (by graph index): its pooled client (own timeout and protocol),
     /// breaker, retries, in-flight sharing and cache.
@@ -110,8 +118,18 @@ impl Executor {
         error
     }
 
-    /// A subgraph's error as the client sees it: with its message only when exposure is on.
-    fn client_error(&self, error: Value, service: &str) -> Value {
+    /// A subgraph's error as the client sees it: every error carries a code (`SUBGRAPH_ERROR`
+    /// and the subgraph's name when it sent none); with exposure off the message is masked and
+    /// only the extensions in [`SAFE_EXTENSIONS`] are kept.
+    fn client_error(&self, mut error: Value, service: &str) -> Value {
+        let has_code = error.get("extensions").and_then(|e| e.get("code")).is_some_and(Value::is_string);
+        if !has_code && let Some(object) = error.as_object_mut() {
+            let extensions = object.entry("extensions").or_insert_with(|| json!({}));
+            if let Some(extensions) = extensions.as_object_mut() {
+                extensions.insert("code".into(), Value::String(SUBGRAPH_ERROR.into()));
+                extensions.insert("serviceName".into(), Value::String(service.to_owned()));
+            }
+        }
         if self.expose_errors {
             return subgraph_error(error, service);
         }
@@ -119,9 +137,13 @@ impl Executor {
         if let Some(path) = error.get("path") {
             masked["path"] = path.clone();
         }
-        let code = error.get("extensions").and_then(|e| e.get("code")).cloned();
-        if let Some(code) = code {
-            masked["extensions"] = json!({ "code": code });
+        if let Some(extensions) = error.get("extensions").and_then(Value::as_object) {
+            let kept: Map<String, Value> = extensions
+                .iter()
+                .filter(|(key, _)| SAFE_EXTENSIONS.contains(&key.as_str()))
+                .map(|(key, value)| (key.clone(), value.clone()))
+                .collect();
+            masked["extensions"] = Value::Object(kept);
         }
         tracing::debug!(service, %error, "subgraph error (masked for the client)");
         masked
@@ -223,7 +245,9 @@ impl Executor {
         match result {
             Ok(body) => self.merge_root(sg, node, body, &mut state),
             Err(message) => {
-                state.errors.push(self.request_failed(&sg.graphs[node.graph].name, message, None));
+                // Reported at the first root field the fetch would have filled (now null).
+                let path = node.keys.first().map(|key| json!([key]));
+                state.errors.push(self.request_failed(&sg.graphs[node.graph].name, message, path));
             }
         }
     }
@@ -313,7 +337,13 @@ impl Executor {
         let mut body = match result {
             Ok(body) => body,
             Err(message) => {
-                let path = targets.first().map(|(p, _)| path_json(&steps(&state.data, &entity.path, p)));
+                // Reported at the first field the fetch would have filled on the first object
+                // (a field that now stays null), not at the object itself.
+                let path = targets.first().map(|(p, _)| {
+                    let mut steps = steps(&state.data, &entity.path, p);
+                    steps.extend(node.keys.first().map(|key| Step::Key(key.clone())));
+                    path_json(&steps)
+                });
                 state.errors.push(self.request_failed(name, message, path));
                 return;
             }
@@ -514,13 +544,18 @@ fn repath_entity_error(error: &mut Value, data: &Value, path: &[apollo_compiler:
     if error_path.first().and_then(Value::as_str) != Some("_entities") {
         return;
     }
-    let Some(index) = error_path.get(1).and_then(Value::as_u64) else { return };
-    let Some((position, _)) = targets.iter().find(|(_, i)| *i == index as usize) else { return };
+    // `["_entities", i, …]`; a subgraph that leaves the index out (`["_entities", "email"]`)
+    // points at the first representation.
+    let (index, rest) = match error_path.get(1).and_then(Value::as_u64) {
+        Some(index) => (index as usize, 2),
+        None => (0, 1),
+    };
+    let Some((position, _)) = targets.iter().find(|(_, i)| *i == index) else { return };
     let mut new_path = match path_json(&steps(data, path, position)) {
         Value::Array(steps) => steps,
         _ => Vec::new(),
     };
-    new_path.extend(error_path.into_iter().skip(2));
+    new_path.extend(error_path.into_iter().skip(rest));
     error["path"] = Value::Array(new_path);
 }
 

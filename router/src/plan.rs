@@ -52,6 +52,9 @@ pub struct FetchNode {
     /// `(alias, response key)`: fields aliased in the subgraph operation to avoid conflicts,
     /// renamed back in its response.
     pub renames: Vec<(String, String)>,
+    /// The client's response keys this fetch fills at its root or on each entity (without
+    /// `__typename`): where a failed fetch reports its error.
+    pub keys: Vec<String>,
 }
 
 #[derive(Debug, Clone)]
@@ -1011,9 +1014,32 @@ impl Planner<'_> {
                 operation.push_str(" } }");
             }
         }
+        let mut keys = Vec::new();
+        top_keys(&draft.selections, &mut keys);
+        for key in &mut keys {
+            if let Some((_, original)) = renames.iter().find(|(alias, _)| alias == key) {
+                key.clone_from(original);
+            }
+        }
         let children = draft.children.into_iter().map(|c| self.finish(c)).collect();
         let after = draft.after.into_iter().map(|c| self.finish(c)).collect();
-        FetchNode { graph: draft.graph, entity: draft.entity, operation, variables, children, after, renames }
+        FetchNode { graph: draft.graph, entity: draft.entity, operation, variables, children, after, renames, keys }
+    }
+}
+
+/// The response keys of the fields at the top of `selections`, through fragments, once each.
+fn top_keys(selections: &[Selection], out: &mut Vec<String>) {
+    for selection in selections {
+        match selection {
+            Selection::Field(field) if field.name != "__typename" => {
+                let key = field.response_key().to_string();
+                if !out.contains(&key) {
+                    out.push(key);
+                }
+            }
+            Selection::Field(_) => {}
+            Selection::Fragment(fragment) => top_keys(&fragment.selections, out),
+        }
     }
 }
 
