@@ -1,6 +1,8 @@
 //! Operations: parse and validate against the API schema, coerce variables, and normalise into
 //! the tree the planner reads (fragment spreads inlined, `@skip`/`@include` applied).
 
+use std::collections::HashMap;
+
 use apollo_compiler::ast::{OperationType, Value};
 use apollo_compiler::executable::{self, ExecutableDocument};
 
@@ -179,48 +181,124 @@ fn included(directives: &executable::DirectiveList, variables: &Map<String, serd
     !flag("skip").unwrap_or(false) && flag("include").unwrap_or(true)
 }
 
+/// Normalises a selection set: `@skip`/`@include` applied, named fragments inlined (each
+/// normalised once), and identical selections merged — fields with the same response key, name
+/// and arguments become one field with the union of their sub-selections; fragments on the
+/// enclosing type are flattened, fragments on the same type merged. A document whose fragments
+/// double at every level (`fragment B1 on User { ...B0 ...B0 }` … `B19`) thus stays as small as
+/// what it selects, and `{ bio bio bio … }` becomes `{ bio }`.
 fn normalize_set(
     document: &ExecutableDocument,
     set: &executable::SelectionSet,
     variables: &Map<String, serde_json::Value>,
 ) -> Vec<Selection> {
-    let mut out = Vec::new();
-    for selection in &set.selections {
-        match selection {
-            executable::Selection::Field(field) => {
-                if !included(&field.directives, variables) {
-                    continue;
+    Normalizer { document, variables, fragments: HashMap::new() }.set(set)
+}
+
+struct Normalizer<'a> {
+    document: &'a ExecutableDocument,
+    variables: &'a Map<String, serde_json::Value>,
+    /// Named fragments already normalised, by name.
+    fragments: HashMap<Name, Vec<Selection>>,
+}
+
+impl Normalizer<'_> {
+    fn set(&mut self, set: &executable::SelectionSet) -> Vec<Selection> {
+        let mut out = Vec::new();
+        for selection in &set.selections {
+            match selection {
+                executable::Selection::Field(field) => {
+                    if !included(&field.directives, self.variables) {
+                        continue;
+                    }
+                    let field = Field {
+                        alias: field.alias.clone(),
+                        name: field.name.clone(),
+                        arguments: field.arguments.clone(),
+                        ty: field.ty().inner_named_type().clone(),
+                        full_ty: field.ty().clone(),
+                        selections: self.set(&field.selection_set),
+                    };
+                    merge_into(&mut out, Selection::Field(field), &set.ty);
                 }
-                out.push(Selection::Field(Field {
-                    alias: field.alias.clone(),
-                    name: field.name.clone(),
-                    arguments: field.arguments.clone(),
-                    ty: field.ty().inner_named_type().clone(),
-                    full_ty: field.ty().clone(),
-                    selections: normalize_set(document, &field.selection_set, variables),
-                }));
+                executable::Selection::InlineFragment(fragment) => {
+                    if !included(&fragment.directives, self.variables) {
+                        continue;
+                    }
+                    let on = fragment.type_condition.clone().unwrap_or_else(|| set.ty.clone());
+                    let selections = self.set(&fragment.selection_set);
+                    merge_into(&mut out, Selection::Fragment(Fragment { on, selections }), &set.ty);
+                }
+                executable::Selection::FragmentSpread(spread) => {
+                    if !included(&spread.directives, self.variables) {
+                        continue;
+                    }
+                    let Some(fragment) = self.document.fragments.get(&spread.fragment_name) else { continue };
+                    let selections = match self.fragments.get(&spread.fragment_name) {
+                        Some(done) => done.clone(),
+                        None => {
+                            let done = self.set(&fragment.selection_set);
+                            self.fragments.insert(spread.fragment_name.clone(), done.clone());
+                            done
+                        }
+                    };
+                    let on = fragment.type_condition().clone();
+                    merge_into(&mut out, Selection::Fragment(Fragment { on, selections }), &set.ty);
+                }
             }
-            executable::Selection::InlineFragment(fragment) => {
-                if !included(&fragment.directives, variables) {
-                    continue;
+        }
+        out
+    }
+}
+
+/// Adds `selection` to `out` (a selection set on `parent`), merged with what is already there.
+fn merge_into(out: &mut Vec<Selection>, selection: Selection, parent: &Name) {
+    match selection {
+        Selection::Field(field) => {
+            let same = out.iter_mut().find_map(|s| match s {
+                Selection::Field(f) if same_field(f, &field) => Some(f),
+                _ => None,
+            });
+            match same {
+                Some(existing) => {
+                    let ty = existing.ty.clone();
+                    for sub in field.selections {
+                        merge_into(&mut existing.selections, sub, &ty);
+                    }
                 }
-                let on = fragment.type_condition.clone().unwrap_or_else(|| set.ty.clone());
-                out.push(Selection::Fragment(Fragment {
-                    on,
-                    selections: normalize_set(document, &fragment.selection_set, variables),
-                }));
+                None => out.push(Selection::Field(field)),
             }
-            executable::Selection::FragmentSpread(spread) => {
-                if !included(&spread.directives, variables) {
-                    continue;
+        }
+        // A fragment on the enclosing type adds its selections to it.
+        Selection::Fragment(fragment) if &fragment.on == parent => {
+            for sub in fragment.selections {
+                merge_into(out, sub, parent);
+            }
+        }
+        Selection::Fragment(fragment) => {
+            let same = out.iter_mut().find_map(|s| match s {
+                Selection::Fragment(f) if f.on == fragment.on => Some(f),
+                _ => None,
+            });
+            match same {
+                Some(existing) => {
+                    let on = existing.on.clone();
+                    for sub in fragment.selections {
+                        merge_into(&mut existing.selections, sub, &on);
+                    }
                 }
-                let Some(fragment) = document.fragments.get(&spread.fragment_name) else { continue };
-                out.push(Selection::Fragment(Fragment {
-                    on: fragment.type_condition().clone(),
-                    selections: normalize_set(document, &fragment.selection_set, variables),
-                }));
+                None if fragment.selections.is_empty() => {}
+                None => out.push(Selection::Fragment(fragment)),
             }
         }
     }
-    out
+}
+
+/// The same response key, field and arguments (validation guarantees that two fields with one
+/// response key on one type agree; across type conditions they may not, and then stay apart).
+fn same_field(a: &Field, b: &Field) -> bool {
+    a.response_key() == b.response_key()
+        && a.name == b.name
+        && a.arguments.len() == b.arguments.len()
+        && a.arguments.iter().zip(&b.arguments).all(|(x, y)| x.name == y.name && x.value == y.value)
 }

@@ -148,6 +148,45 @@ async fn an_unreachable_subgraph_gives_partial_data_and_an_error() {
     assert_eq!(body["errors"][0]["extensions"]["code"], "SUBGRAPH_REQUEST_FAILED");
 }
 
+#[tokio::test]
+async fn a_fragment_bomb_is_refused_before_any_fetch_and_a_smaller_one_is_one_small_query() {
+    let (router, recorded) = router_with_mocks().await;
+    // Each fragment spreads the one below twice: 2^19 copies of `id name` once inlined.
+    let mut document = String::from("{ products { ...B19 } }\nfragment B0 on Product { id name }\n");
+    for n in 1..20 {
+        document.push_str(&format!("fragment B{n} on Product {{ ...B{m} ...B{m} }}\n", m = n - 1));
+    }
+    let body = run(&router, &document).await;
+    assert_eq!(body["errors"][0]["extensions"]["code"], "MAX_COST_LIMIT", "the limits' walk stops first: {body}");
+    assert_eq!(recorded.count("products"), 0, "nothing was fetched");
+    // Ten levels pass the limits, and are one small query after normalisation.
+    let mut document = String::from("{ products { ...B10 } }\nfragment B0 on Product { id name }\n");
+    for n in 1..11 {
+        document.push_str(&format!("fragment B{n} on Product {{ ...B{m} ...B{m} }}\n", m = n - 1));
+    }
+    let body = run(&router, &document).await;
+    assert_eq!(body["data"]["products"][0], json!({ "id": "p1", "name": "Chair" }), "{body}");
+    let sent = recorded.bodies("products")[0]["query"].as_str().expect("a query").to_owned();
+    assert_eq!(sent.matches("name").count(), 1, "{sent}");
+    assert!(sent.len() < 100, "{} bytes: {sent}", sent.len());
+}
+
+#[tokio::test]
+async fn repeated_fields_are_merged_before_planning() {
+    let (router, recorded) = router_with_mocks().await;
+    let query = format!("{{ products {{ id {} }} }}", "name ".repeat(10_000));
+    let body = run(&router, &query).await;
+    assert_eq!(body["data"]["products"][0]["name"], "Chair", "{body}");
+    let sent = recorded.bodies("products")[0]["query"].as_str().expect("a query").to_owned();
+    assert_eq!(sent.matches("name").count(), 1, "{sent}");
+    // Aliased copies and fragments on the same type merge too; fields with other arguments do not.
+    let body =
+        run(&router, "{ products { ... on Product { name } name ...P } } fragment P on Product { name id }").await;
+    assert_eq!(body["data"]["products"][0], json!({ "name": "Chair", "id": "p1" }));
+    let sent = recorded.bodies("products")[1]["query"].as_str().expect("a query").to_owned();
+    assert_eq!((sent.matches("name").count(), sent.matches("id").count()), (1, 1), "{sent}");
+}
+
 mod http {
     use super::*;
 

@@ -214,7 +214,9 @@ async fn a_request_over_the_subgraphs_body_limit_is_refused_before_sending() {
     let (router, mock) = start(Mock::default(), settings).await;
     let body = run(&router, "{ tutors { id } }", None).await;
     assert_eq!(body["data"]["tutors"], json!([{ "id": "t1" }]), "a small request goes");
-    let long = format!("{{ tutors {{ {} }} }}", "id ".repeat(40));
+    // Aliases: distinct response keys (repeated `id`s would be merged into one).
+    let aliases: String = (0..40).map(|n| format!("a{n}: id ")).collect();
+    let long = format!("{{ tutors {{ {aliases} }} }}");
     let body = run(&router, &long, None).await;
     assert_eq!(body["errors"][0]["extensions"]["code"], "REQUEST_TOO_LARGE", "{body}");
     assert_eq!(mock.hits.load(Ordering::SeqCst), 1, "the large one was never sent");
