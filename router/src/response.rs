@@ -97,6 +97,7 @@ impl<'s> Writer<'_, 's, '_> {
     ) -> Result<(), NullBubble> {
         let typename = object.get("__typename").and_then(Value::as_str).unwrap_or(ty.as_str());
         let fields = self.fields(typename, selections);
+        let mut cursor = Cursor { entries: object.iter(), object };
         self.out.push(b'{');
         for (i, (key, field, subs)) in fields.iter().enumerate() {
             if i > 0 {
@@ -110,7 +111,8 @@ impl<'s> Writer<'_, 's, '_> {
                 write_string(self.out, typename);
                 continue;
             }
-            self.value(&field.full_ty, subs, object.get(*key))?;
+            let value = cursor.get(key);
+            self.value(&field.full_ty, subs, value)?;
         }
         self.out.push(b'}');
         Ok(())
@@ -191,6 +193,30 @@ impl<'s> Writer<'_, 's, '_> {
     }
 }
 
+/// Reads an object's fields in the order they are asked for. The merged data mostly holds them
+/// in that order already (subgraphs answer in the order of the planned selections), so the next
+/// entries are tried first — a comparison instead of a hash lookup — and the map answers the rest.
+struct Cursor<'v> {
+    entries: serde_json::map::Iter<'v>,
+    object: &'v Map<String, Value>,
+}
+
+impl<'v> Cursor<'v> {
+    /// How many entries past the cursor are looked at before asking the map.
+    const LOOKAHEAD: usize = 3;
+
+    fn get(&mut self, key: &str) -> Option<&'v Value> {
+        let mut ahead = self.entries.clone();
+        for (k, v) in ahead.by_ref().take(Self::LOOKAHEAD) {
+            if k == key {
+                self.entries = ahead;
+                return Some(v);
+            }
+        }
+        self.object.get(key)
+    }
+}
+
 fn write_string(out: &mut Vec<u8>, text: &str) {
     // Serialising a `&str` into a `Vec` cannot fail.
     let _ = serde_json::to_writer(&mut *out, text);
@@ -239,6 +265,13 @@ enum Color @join__type(graph: A) { RED GREEN }
         let data = json!({ "first": { "name": "n", "id": "1", "note": "x", "extra": true } });
         let out = written("{ first { name id } }", data);
         assert_eq!(serde_json::to_string(&out).expect("text"), r#"{"first":{"name":"n","id":"1"}}"#);
+    }
+
+    #[test]
+    fn fields_held_in_another_order_are_still_found() {
+        let data = json!({ "first": { "note": "x", "z": 1, "y": 2, "w": 3, "v": 4, "name": "n", "id": "1" } });
+        let out = written("{ first { id name note } }", data);
+        assert_eq!(serde_json::to_string(&out).expect("text"), r#"{"first":{"id":"1","name":"n","note":"x"}}"#);
     }
 
     #[test]
