@@ -397,3 +397,26 @@ async fn a_subscription_connection_ends_when_its_token_expires() {
     assert_eq!(client.closed().await, (4403, "Forbidden: token expired".to_owned()));
     assert_eq!(stack.accounts.hits.load(Ordering::SeqCst), 0, "the subgraph heard nothing");
 }
+
+#[tokio::test]
+async fn a_trusted_document_over_get_is_public_for_a_cdn_unless_the_caller_identifies() {
+    let stack = stack(|_| {}).await;
+    let id = format!("sha256:{}", router::edge::apq::hash(LISTED));
+    let get = |key: Option<&'static str>| {
+        let mut request = stack
+            .client
+            .get(&stack.url)
+            .query(&[("documentId", id.as_str())])
+            .header("apollo-require-preflight", "true");
+        if let Some(key) = key {
+            request = request.header("x-api-key", key);
+        }
+        request.send()
+    };
+    let anonymous = get(None).await.expect("sent");
+    assert_eq!(anonymous.status(), 200);
+    assert_eq!(anonymous.headers()["cache-control"], "public, max-age=10");
+    let partner = get(Some(PARTNER_KEY)).await.expect("sent");
+    assert_eq!(partner.status(), 200);
+    assert_eq!(partner.headers()["cache-control"], "private, no-store", "a partner's answer is its own");
+}
