@@ -23,8 +23,7 @@ pub mod supergraph;
 pub mod telemetry;
 pub mod traffic;
 
-use std::collections::HashMap;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 
 use apollo_compiler::ExecutableDocument;
 use apollo_compiler::validation::Valid;
@@ -69,7 +68,9 @@ pub struct WrittenResponse {
 /// boolean variables), so that a request hashes its query text once.
 struct Prepared {
     document: Arc<Valid<ExecutableDocument>>,
-    plans: Mutex<HashMap<String, Arc<Planned>>>,
+    /// Bounded (a document may be run with many boolean-variable combinations): the coldest
+    /// plans are evicted.
+    plans: quick_cache::sync::Cache<String, Arc<Planned>>,
 }
 
 struct Planned {
@@ -131,6 +132,8 @@ impl Drop for Router {
 pub struct BuildError(pub String);
 
 const CACHE_CAPACITY: usize = 2_000;
+/// Plans kept per document (per operation name, boolean variables, override labels, policies).
+const PLANS_PER_DOCUMENT: usize = 64;
 
 impl Router {
     /// A router for `supergraph` with a config that names no files (tests, embedded use).
@@ -255,7 +258,8 @@ impl Router {
             return Ok(found);
         }
         let document = operation::parse(&self.supergraph.api, query, self.config.operation_limits.max_tokens)?;
-        let prepared = Arc::new(Prepared { document: Arc::new(document), plans: Mutex::new(HashMap::new()) });
+        let plans = quick_cache::sync::Cache::new(PLANS_PER_DOCUMENT);
+        let prepared = Arc::new(Prepared { document: Arc::new(document), plans });
         self.documents.insert(query.to_owned(), prepared.clone());
         Ok(prepared)
     }
@@ -414,9 +418,9 @@ impl Router {
             booleans.join(","),
             active.join(",")
         );
-        if let Some(found) = prepared.plans.lock().unwrap_or_else(|p| p.into_inner()).get(&key) {
+        if let Some(found) = prepared.plans.get(&key) {
             self.metrics.cache("plan", true);
-            return Ok(found.clone());
+            return Ok(found);
         }
         self.metrics.cache("plan", false);
         let normalized = operation::normalize(document, operation, variables);
@@ -429,11 +433,7 @@ impl Router {
             )
         };
         let planned = Arc::new(Planned { operation: normalized, plan });
-        let mut cache = prepared.plans.lock().unwrap_or_else(|p| p.into_inner());
-        if cache.len() >= CACHE_CAPACITY {
-            cache.clear();
-        }
-        cache.insert(key, planned.clone());
+        prepared.plans.insert(key, planned.clone());
         Ok(planned)
     }
 

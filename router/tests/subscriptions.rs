@@ -218,8 +218,8 @@ async fn start(configure: impl FnOnce(&mut RouterConfig)) -> Graph {
             .enable_federation()
             .finish();
     let federation = || async_graphql::SDLExportOptions::new().federation();
-    let (chat_listener, chat_addr) = testkit::listen().await;
-    let (users_listener, users_addr) = testkit::listen().await;
+    let (chat_listener, chat_addr) = support::listen().await;
+    let (users_listener, users_addr) = support::listen().await;
     let supergraph = compose(&[
         SubgraphSdl {
             name: "chat".into(),
@@ -243,7 +243,7 @@ async fn start(configure: impl FnOnce(&mut RouterConfig)) -> Graph {
     config.subscriptions.reconnect_backoff = Duration::from_millis(20);
     configure(&mut config);
     let router = Arc::new(Router::new(Supergraph::parse(&supergraph).expect("valid supergraph"), config));
-    let (listener, addr) = testkit::listen().await;
+    let (listener, addr) = support::listen().await;
     let live = router::reload::Live::new(router.clone());
     let app = live.app().into_make_service_with_connect_info::<SocketAddr>();
     tokio::spawn(async move { axum::serve(listener, app).await.expect("serves") });

@@ -149,3 +149,10 @@ pub async fn mock_subgraphs(recorded: Arc<Recorded>) -> String {
     tokio::spawn(async move { axum::serve(listener, app).await });
     format!("http://{addr}")
 }
+
+/// A listener on a free port of 127.0.0.1, and its address.
+pub async fn listen() -> (tokio::net::TcpListener, std::net::SocketAddr) {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("binds");
+    let addr = listener.local_addr().expect("has an address");
+    (listener, addr)
+}

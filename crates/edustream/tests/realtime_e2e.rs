@@ -4,7 +4,11 @@
 //! arrive live, each completed with the participants' names from identity, and a message left
 //! unread becomes a notification pushed to the recipient.
 
-mod support;
+// The router's own WebSocket test client (graphql-transport-ws), shared rather than copied.
+// Not every test binary uses every method of it.
+#[path = "../../../router/tests/support/ws.rs"]
+#[allow(dead_code)]
+mod ws;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -14,7 +18,7 @@ use platform::live::Fanout;
 use router::compose::{SubgraphSdl, compose};
 use router::{Router, RouterConfig, Supergraph};
 use serde_json::{Value, json};
-use support::ws::Client;
+use ws::Client;
 
 struct Realtime {
     graph: testkit::Graph,

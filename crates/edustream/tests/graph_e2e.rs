@@ -47,7 +47,7 @@ async fn start() -> Graph {
     tokio::spawn(payment.serve(listener, shutdown.clone(), Duration::from_secs(1)));
 
     let committed =
-        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../supergraph.graphql")).expect("reads");
+        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../../supergraph.graphql")).expect("reads");
     let mut config = RouterConfig::default();
     config.subgraph_urls.insert("identity".into(), format!("http://{}/graphql", inner.identity));
     config.subgraph_urls.insert("tutoring".into(), format!("http://{tutoring_addr}/graphql"));
