@@ -105,13 +105,8 @@ impl Accept {
             return Some(JsonKind::Json);
         }
         let graphql = self.names(GRAPHQL_RESPONSE).then(|| self.quality(GRAPHQL_RESPONSE)).flatten();
-        let json = self.quality(JSON);
-        match (graphql, json) {
-            (Some(g), Some(j)) if j.0 > g.0 || (j.0 == g.0 && j.1 < g.1) => Some(JsonKind::Json),
-            (Some(_), _) => Some(JsonKind::GraphqlResponse),
-            (None, Some(_)) => Some(JsonKind::Json),
-            (None, None) => None,
-        }
+        // Between the two, `application/json` wins only when the client prefers it.
+        preferred((self.quality(JSON), JsonKind::Json), (graphql, JsonKind::GraphqlResponse))
     }
 
     /// The stream framing the client accepts, if any (named explicitly: `*/*` is no request for
@@ -119,18 +114,24 @@ impl Accept {
     pub fn stream(&self) -> Option<StreamKind> {
         let sse = self.names(EVENT_STREAM).then(|| self.quality(EVENT_STREAM)).flatten();
         let multipart = self.names(MULTIPART).then(|| self.quality(MULTIPART)).flatten();
-        match (sse, multipart) {
-            (Some(s), Some(m)) if m.0 > s.0 || (m.0 == s.0 && m.1 < s.1) => Some(StreamKind::Multipart),
-            (Some(_), _) => Some(StreamKind::EventStream),
-            (None, Some(_)) => Some(StreamKind::Multipart),
-            (None, None) => None,
-        }
+        preferred((multipart, StreamKind::Multipart), (sse, StreamKind::EventStream))
     }
 
     /// The stream to use for every operation, queries included: only when the client accepts
     /// a stream and no JSON at all.
     pub fn stream_only(&self) -> Option<StreamKind> {
         self.stream().filter(|_| self.json().is_none())
+    }
+}
+
+/// Of two acceptable choices (q-value and position), `challenger` when the client prefers it
+/// (a higher q, or the same q listed earlier), else `incumbent`; whichever is acceptable alone.
+fn preferred<T>(challenger: (Option<(f32, usize)>, T), incumbent: (Option<(f32, usize)>, T)) -> Option<T> {
+    match (challenger.0, incumbent.0) {
+        (Some(c), Some(i)) if c.0 > i.0 || (c.0 == i.0 && c.1 < i.1) => Some(challenger.1),
+        (_, Some(_)) => Some(incumbent.1),
+        (Some(_), None) => Some(challenger.1),
+        (None, None) => None,
     }
 }
 
