@@ -172,6 +172,20 @@ async fn a_fragment_bomb_is_refused_before_any_fetch_and_a_smaller_one_is_one_sm
 }
 
 #[tokio::test]
+async fn the_same_operation_always_gets_the_byte_identical_plan() {
+    let query = "{ products { score name reviews { stars body } price ... on Product { id } } }";
+    let mut plans = Vec::new();
+    for _ in 0..5 {
+        // A fresh router each time: nothing cached, hash maps seeded anew.
+        let (router, _) = router_with_mocks().await;
+        let body = run(&router, query).await;
+        plans.push(serde_json::to_string(&body["extensions"]["queryPlan"]).expect("serialises"));
+    }
+    assert!(plans[0].contains("Fetch"), "{}", plans[0]);
+    assert!(plans.iter().all(|p| p == &plans[0]), "{plans:#?}");
+}
+
+#[tokio::test]
 async fn repeated_fields_are_merged_before_planning() {
     let (router, recorded) = router_with_mocks().await;
     let query = format!("{{ products {{ id {} }} }}", "name ".repeat(10_000));
