@@ -34,6 +34,7 @@ use crate::edge::{apq, auth, ratelimit, trusted};
 use crate::execute::{Executor, Forwarded};
 use crate::operation::{Operation, RequestError};
 use crate::plan::Plan;
+pub use crate::plan::describe_plan;
 pub use crate::supergraph::Supergraph;
 
 /// A request as the router reads it from HTTP.
@@ -512,26 +513,4 @@ fn null_at(value: &mut Value, path: &[Value]) {
         },
         _ => {}
     }
-}
-
-/// The plan as JSON, for the debugging header.
-pub fn describe_plan(sg: &Supergraph, plan: &Plan) -> Value {
-    fn node(sg: &Supergraph, n: &plan::FetchNode) -> Value {
-        let mut v = json!({ "kind": "Fetch", "serviceName": sg.graphs[n.graph].name, "operation": n.operation });
-        if let Some(entity) = &n.entity {
-            v["path"] = json!(entity.path.iter().map(|p| p.as_str()).collect::<Vec<_>>());
-            v["entity"] = json!(entity.entity.as_str());
-        }
-        if !n.children.is_empty() {
-            v["then"] = Value::Array(n.children.iter().map(|c| node(sg, c)).collect());
-        }
-        if !n.after.is_empty() {
-            v["afterAll"] = Value::Array(n.after.iter().map(|c| node(sg, c)).collect());
-        }
-        v
-    }
-    json!({
-        "kind": if plan.sequential { "Sequence" } else { "Parallel" },
-        "nodes": plan.roots.iter().map(|n| node(sg, n)).collect::<Vec<_>>(),
-    })
 }
