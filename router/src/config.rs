@@ -20,7 +20,7 @@
 //! batching: { enabled: false, max_size: 10 }
 //! apq: { enabled: true, capacity: 10000 }
 //! cors: { allow_origins: ["https://app.example.com"], allow_credentials: true, max_age: 10m }
-//! limits: { body_bytes: 1048576, max_depth: 32, max_aliases: 128, max_root_fields: 64, max_tokens: 50000, max_cost: 0, list_size: 10 }
+//! limits: { body_bytes: 1048576, max_depth: 32, max_aliases: 128, max_root_fields: 64, max_tokens: 50000, max_cost: 50000, list_size: 10, object_cost: 1, leaf_cost: 0 }
 //! subscriptions: { max_connections: 20000, max_per_connection: 100, init_timeout: 10s, dedup: true }
 //! ```
 //!

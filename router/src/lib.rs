@@ -324,7 +324,7 @@ impl Router {
         let prepared = self.document(&request.query)?;
         let (operation, variables) =
             operation::select(&sg.api, &prepared.document, request.operation_name.as_deref(), &request.variables)?;
-        limits::check(&prepared.document, operation, &variables, &self.config.operation_limits)?;
+        limits::check(&prepared.document, operation, &self.config.operation_limits)?;
         if !self.config.introspection && limits::introspects(&prepared.document, &operation.selection_set) {
             return Err(RequestError::IntrospectionDisabled);
         }
@@ -346,6 +346,8 @@ impl Router {
             }
             None => self.planned(request, &prepared, &prepared.document, "", operation, &variables)?,
         };
+        // The estimated cost, on the normalised operation: duplicates merged, fragments inlined once.
+        limits::cost(&planned.operation, &variables, &self.config.operation_limits)?;
         let original = (applied.document.is_some() || applied.refused)
             .then(|| operation::normalize(&prepared.document, operation, &variables));
         let kind = operation.operation_type;

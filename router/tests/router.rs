@@ -646,7 +646,14 @@ mod limits {
     }
 
     fn off() -> OperationLimits {
-        OperationLimits { max_depth: 0, max_aliases: 0, max_root_fields: 0, max_tokens: 0, max_cost: 0, list_size: 10 }
+        OperationLimits {
+            max_depth: 0,
+            max_aliases: 0,
+            max_root_fields: 0,
+            max_tokens: 0,
+            max_cost: 0,
+            ..OperationLimits::default()
+        }
     }
 
     fn code(body: &Value) -> &str {
@@ -690,7 +697,7 @@ mod limits {
         let long = long.as_str();
         assert_eq!(code(&run(&router, long).await), "MAX_TOKENS_LIMIT");
 
-        // products (1) + 10 × reviews (10) + 100 × body: 111 > 50; without reviews 1 + 10 = 11.
+        // 10 products × (1 + 10 reviews × 1) = 110 > 50 (scalars cost 0); without reviews 10.
         let (router, recorded) = limited(OperationLimits { max_cost: 50, ..off() }).await;
         assert!(run(&router, "{ products { name } }").await["errors"].is_null());
         let before = (recorded.count("products"), recorded.count("reviews"));
@@ -710,6 +717,21 @@ mod limits {
         let deep =
             format!("{{ __schema {{ types {{ {}name{} }} }} }}", "fields { type { ".repeat(16), " } }".repeat(16));
         assert_eq!(code(&run(&router, &deep).await), "MAX_DEPTH_LIMIT");
+    }
+
+    #[tokio::test]
+    async fn the_cost_limit_is_on_by_default_and_counts_the_normalised_operation() {
+        // Assumed lists of 1 000: 1 000 products × (1 + 1 000 reviews) > the default 50 000.
+        let (router, recorded) = limited(OperationLimits { list_size: 1_000, ..OperationLimits::default() }).await;
+        let body = run(&router, "{ products { reviews { body } } }").await;
+        assert_eq!(code(&body), "MAX_COST_LIMIT", "{body}");
+        let message = body["errors"][0]["message"].as_str().unwrap_or_default();
+        assert!(message.contains("1001000") && message.contains("50000"), "{message}");
+        assert_eq!(recorded.count("products"), 0, "nothing was fetched");
+        // Repeating a field does not add to the estimate: it is one field once normalised.
+        let repeated = format!("{{ products {{ {} }} }}", "name ".repeat(2_000));
+        let body = run(&router, &repeated).await;
+        assert_eq!(body["data"]["products"][0]["name"], "Chair", "{body}");
     }
 }
 

@@ -15,8 +15,10 @@
 //!   max_aliases: 128
 //!   max_root_fields: 64
 //!   max_tokens: 50000
-//!   max_cost: 0                  # off
+//!   max_cost: 50000              # the estimated cost (see `crate::limits`); 0: off
 //!   list_size: 10                # the size assumed for a list without first/last/limit
+//!   object_cost: 1               # the weight of a field of an object, interface or union type
+//!   leaf_cost: 0                 # the weight of a scalar or enum field
 //!   header_bytes: 32768
 //!   headers: 100
 //!   forwarded_header_bytes: 8192
@@ -41,11 +43,27 @@ pub struct OperationLimits {
     pub max_cost: u64,
     /// The size assumed for a list field without a `first`/`last`/`limit` argument.
     pub list_size: u64,
+    /// The cost of a field whose type is an object, interface or union.
+    pub object_cost: u64,
+    /// The cost of a scalar or enum field.
+    pub leaf_cost: u64,
 }
+
+/// The default cost limit: twice the gateway benchmark's five-lists-deep query.
+pub const DEFAULT_MAX_COST: u64 = 50_000;
 
 impl Default for OperationLimits {
     fn default() -> Self {
-        Self { max_depth: 32, max_aliases: 128, max_root_fields: 64, max_tokens: 50_000, max_cost: 0, list_size: 10 }
+        Self {
+            max_depth: 32,
+            max_aliases: 128,
+            max_root_fields: 64,
+            max_tokens: 50_000,
+            max_cost: DEFAULT_MAX_COST,
+            list_size: 10,
+            object_cost: 1,
+            leaf_cost: 0,
+        }
     }
 }
 
@@ -135,6 +153,8 @@ struct Section {
     max_tokens: Option<usize>,
     max_cost: Option<u64>,
     list_size: Option<u64>,
+    object_cost: Option<u64>,
+    leaf_cost: Option<u64>,
     header_bytes: Option<usize>,
     headers: Option<usize>,
     forwarded_header_bytes: Option<usize>,
@@ -163,6 +183,8 @@ impl TryFrom<Section> for Limits {
             }
             operation.list_size = size;
         }
+        operation.object_cost = section.object_cost.unwrap_or(operation.object_cost);
+        operation.leaf_cost = section.leaf_cost.unwrap_or(operation.leaf_cost);
         let headers = &mut limits.headers;
         headers.max_bytes = section.header_bytes.unwrap_or(headers.max_bytes);
         headers.max_count = section.headers.unwrap_or(headers.max_count);
