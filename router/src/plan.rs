@@ -33,6 +33,8 @@ mod requires;
 mod root;
 mod walk;
 
+use std::cell::Cell;
+
 use apollo_compiler::Name;
 
 use crate::fieldset::FieldSet;
@@ -95,7 +97,7 @@ pub fn plan(supergraph: &Supergraph, operation: &Operation) -> Result<Plan, Plan
 
 /// Plans for a request with these progressive-override labels active.
 pub fn plan_with_labels(supergraph: &Supergraph, operation: &Operation, labels: &Labels) -> Result<Plan, PlanError> {
-    let planner = Planner { sg: supergraph, op: operation, labels };
+    let planner = Planner { sg: supergraph, op: operation, labels, nesting: Cell::new(0) };
     planner.plan()
 }
 
@@ -104,6 +106,21 @@ struct Planner<'a> {
     sg: &'a Supergraph,
     op: &'a Operation,
     labels: &'a Labels,
+    /// How many keys being assembled enclose the current step (see [`Planner::deeper`]).
+    nesting: Cell<usize>,
+}
+
+/// How deep keys assembled from other subgraphs may nest (a key field whose own jump needs an
+/// assembled key, …): far beyond any real schema, a bound against cycles.
+const MAX_NESTING: usize = 8;
+
+/// Leaves one level of nesting when dropped.
+struct Deeper<'a>(&'a Cell<usize>);
+
+impl Drop for Deeper<'_> {
+    fn drop(&mut self) {
+        self.0.set(self.0.get() - 1);
+    }
 }
 
 impl Planner<'_> {
@@ -114,10 +131,21 @@ impl Planner<'_> {
     fn resolvers_of(&self, ty: &str, field: &str) -> Vec<GraphId> {
         self.sg.resolvers_of_with(ty, field, self.labels)
     }
+
+    /// Enters one more level of key assembly for `ty`; an error past [`MAX_NESTING`].
+    fn deeper(&self, ty: &Name) -> Result<Deeper<'_>, PlanError> {
+        let depth = self.nesting.get() + 1;
+        if depth > MAX_NESTING {
+            return Err(err(ty.to_string(), "keys assembled from other subgraphs nest too deep"));
+        }
+        self.nesting.set(depth);
+        Ok(Deeper(&self.nesting))
+    }
 }
 
-/// Where the planner is: in which subgraph, on which type, at which response path, and what
-/// the field above `@provides` there (external fields it lets the subgraph resolve).
+/// Where the planner is: in which subgraph, on which type, at which response path, what the
+/// field above `@provides` there (external fields it lets the subgraph resolve), what earlier
+/// fetches already put in the data there, and which other subgraphs could stand here instead.
 #[derive(Clone, Copy)]
 struct At<'a> {
     graph: GraphId,
@@ -125,9 +153,21 @@ struct At<'a> {
     /// Response keys from the root: where an entity fetch started here finds its objects.
     path: &'a [Name],
     provided: Option<&'a FieldSet>,
+    /// Fields already in the merged data at this position: the representation of the entity
+    /// fetch that starts here (its key and requirements were read from that data). A jump whose
+    /// key they cover needs nothing from the current subgraph.
+    known: Option<&'a FieldSet>,
+    /// Other subgraphs that resolve this position as well (a shareable path, reachable through
+    /// an entity's key): a union below it is planned with the members they all know.
+    alternatives: &'a [GraphId],
 }
 
-impl At<'_> {
+impl<'a> At<'a> {
+    /// The start of a fetch in `graph`, at `path`, on `ty`: nothing provided, known or shared.
+    fn start(graph: GraphId, ty: &'a Name, path: &'a [Name]) -> Self {
+        Self { graph, ty, path, provided: None, known: None, alternatives: &[] }
+    }
+
     /// The same place, with nothing provided (a fetch that starts there).
     fn unprovided(self) -> Self {
         Self { provided: None, ..self }

@@ -359,6 +359,10 @@ impl Supergraph {
         matches!(self.schema.types.get(ty), Some(ExtendedType::Interface(_) | ExtendedType::Union(_)))
     }
 
+    pub fn is_union(&self, ty: &str) -> bool {
+        matches!(self.schema.types.get(ty), Some(ExtendedType::Union(_)))
+    }
+
     /// The supergraph type of `ty.field`'s value (named type).
     pub fn field_type(&self, ty: &str, field: &str) -> Option<Name> {
         let ty = self.schema.types.get(ty)?;

@@ -16,7 +16,16 @@ impl Planner<'_> {
         draft: &mut Draft,
     ) -> Result<Vec<Selection>, PlanError> {
         let mut local = vec![typename_field()];
-        for object in self.sg.possible_types_in(at.ty, at.graph) {
+        let mut objects = self.sg.possible_types_in(at.ty, at.graph);
+        // Below a path other subgraphs resolve as well, only the members they all know are safe
+        // to ask for: the objects of the others come back with their `__typename` alone.
+        if self.sg.is_union(at.ty) {
+            for other in at.alternatives {
+                let theirs = self.sg.possible_types_in(at.ty, *other);
+                objects.retain(|object| theirs.contains(object));
+            }
+        }
+        for object in objects {
             let applicable = self.applicable_to(&object, selections);
             if applicable.is_empty() {
                 continue;
@@ -101,8 +110,9 @@ impl Planner<'_> {
             types: self.object_types(entity),
             representation,
         };
+        let known = fetch.representation.clone();
         let mut child = Draft::new(target, Some(fetch));
-        let there = At { graph: target, ty: entity, path, provided: None };
+        let there = At { known: Some(&known), ..At::start(target, entity, path) };
         child.selections = self.walk_inner(there, &fields, &mut child, true)?;
         Ok(child)
     }

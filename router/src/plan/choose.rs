@@ -3,7 +3,7 @@
 
 use apollo_compiler::Name;
 
-use super::{PlanError, Planner, err};
+use super::{At, PlanError, Planner, err};
 use crate::fieldset::FieldSet;
 use crate::operation::{Field, Selection};
 use crate::supergraph::GraphId;
@@ -17,11 +17,11 @@ impl Planner<'_> {
         field: &str,
         preferred: impl Iterator<Item = GraphId>,
     ) -> Result<(GraphId, Name), PlanError> {
-        self.choose_target_provided(from, ty, field, preferred, None)
+        self.choose_target_provided(from, ty, field, preferred, None, None)
     }
 
     /// [`choose_target`](Self::choose_target) where `provided` is what the current position
-    /// `@provides` (its key fields count).
+    /// `@provides` and `known` what is already in the data there (their key fields count).
     fn choose_target_provided(
         &self,
         from: GraphId,
@@ -29,13 +29,9 @@ impl Planner<'_> {
         field: &str,
         preferred: impl Iterator<Item = GraphId>,
         provided: Option<&FieldSet>,
+        known: Option<&FieldSet>,
     ) -> Result<(GraphId, Name), PlanError> {
-        let candidates: Vec<GraphId> = self
-            .sg
-            .resolvers_of(ty, field)
-            .into_iter()
-            .filter(|g| *g != from && self.reachable_provided(from, *g, ty, provided))
-            .collect();
+        let candidates = self.candidates(from, ty, field, provided, known);
         let preferred: Vec<GraphId> = preferred.collect();
         if let Some(g) = candidates.iter().find(|g| preferred.contains(g)).or(candidates.first()) {
             return Ok((*g, ty.clone()));
@@ -61,26 +57,45 @@ impl Planner<'_> {
         Err(err(format!("{ty}.{field}"), "no subgraph both resolves it and shares a key with its parent"))
     }
 
+    /// The subgraphs other than `from` that resolve `ty.field` and that `from` can reach: those
+    /// it hands a key to directly first, then those whose key takes other fetches first.
+    fn candidates(
+        &self,
+        from: GraphId,
+        ty: &Name,
+        field: &str,
+        provided: Option<&FieldSet>,
+        known: Option<&FieldSet>,
+    ) -> Vec<GraphId> {
+        let mut candidates: Vec<(bool, GraphId)> = self
+            .resolvers_of(ty, field)
+            .into_iter()
+            .filter(|g| *g != from && self.reachable_provided(from, *g, ty, provided, known))
+            .map(|g| {
+                let direct =
+                    self.key_for_provided(from, g, ty, provided).is_some() || self.key_known(g, ty, known).is_some();
+                (!direct, g)
+            })
+            .collect();
+        // Stable: among equals, the supergraph's order.
+        candidates.sort_by_key(|(indirect, _)| *indirect);
+        candidates.into_iter().map(|(_, g)| g).collect()
+    }
+
     /// Like [`choose_target`](Self::choose_target), but among several subgraphs prefers the one
     /// that can resolve the field's whole subtree (or gets stuck on the fewest subfields).
     pub(super) fn choose_field_target(
         &self,
-        from: GraphId,
-        ty: &Name,
+        at: At<'_>,
         field: &Field,
         preferred: &[GraphId],
-        provided: Option<&FieldSet>,
     ) -> Result<(GraphId, Name), PlanError> {
-        let first = self.choose_target_provided(from, ty, &field.name, preferred.iter().copied(), provided)?;
+        let At { graph: from, ty, provided, known, .. } = at;
+        let first = self.choose_target_provided(from, ty, &field.name, preferred.iter().copied(), provided, known)?;
         if field.selections.is_empty() || first.1 != *ty {
             return Ok(first);
         }
-        let candidates: Vec<GraphId> = self
-            .sg
-            .resolvers_of(ty, &field.name)
-            .into_iter()
-            .filter(|g| *g != from && self.reachable_provided(from, *g, ty, provided))
-            .collect();
+        let candidates = self.candidates(from, ty, &field.name, provided, known);
         let rank = |g: &GraphId| {
             let cost = self.cost_of_field(*g, ty, field);
             let stuck = field
@@ -111,8 +126,7 @@ impl Planner<'_> {
 
     /// Whether a subgraph other than `graph`, reachable from it, can resolve `field`'s subtree.
     pub(super) fn has_feasible_elsewhere(&self, graph: GraphId, ty: &Name, field: &Field) -> bool {
-        self.sg
-            .resolvers_of(ty, &field.name)
+        self.resolvers_of(ty, &field.name)
             .into_iter()
             .any(|g| g != graph && self.reachable(graph, g, ty) && self.cost_of_field(g, ty, field).is_some())
     }
@@ -147,7 +161,7 @@ impl Planner<'_> {
                     continue;
                 }
                 let (target, _) =
-                    self.choose_target_provided(graph, object, &field.name, std::iter::empty(), provided).ok()?;
+                    self.choose_target_provided(graph, object, &field.name, std::iter::empty(), provided, None).ok()?;
                 if !jumps.contains(&target) {
                     jumps.push(target);
                 }

@@ -44,7 +44,7 @@ impl Planner<'_> {
         fields: Vec<Selection>,
         local: &mut Vec<Selection>,
     ) -> Result<Vec<Draft>, PlanError> {
-        let At { graph: from, ty, path, provided } = at;
+        let At { graph: from, ty, path, provided, known, .. } = at;
         // Fields whose `@requires` ask one field with different arguments need different
         // representations: one jump each, in sequence.
         let groups = self.requirement_groups(ty, target, fields);
@@ -57,18 +57,27 @@ impl Planner<'_> {
         }
         let fields = groups.into_iter().next().unwrap_or_default();
         let mut chain = Vec::new();
-        let key = match self.key_for_provided(from, target, ty, provided) {
-            Some(key) => {
-                local.extend(self.selections_of(ty, &key));
-                key
-            }
-            None => {
-                // Two hops: fetch the target's key from a subgraph `from` can reach first.
-                let (via, key) = self.key_via(from, target, ty).ok_or_else(|| err(ty.to_string(), "no usable key"))?;
-                let key_fields = self.selections_of(ty, &key);
-                chain.extend(self.jump_chain(at.unprovided(), via, key_fields, local)?);
-                key
-            }
+        let key = if let Some(key) = self.key_for_provided(from, target, ty, provided) {
+            local.extend(self.selections_of(ty, &key));
+            key
+        } else if let Some(key) = self.key_known(target, ty, known) {
+            // Already in the data: an earlier fetch put it there.
+            key
+        } else if let Some((via, key)) = self.key_via(from, target, ty) {
+            // Two hops: fetch the target's key from a subgraph `from` can reach first.
+            let key_fields = self.selections_of(ty, &key);
+            chain.extend(self.jump_chain(at.unprovided(), via, key_fields, local)?);
+            key
+        } else if let Some(key) = self.key_assembled(from, target, ty, provided) {
+            // Assembled: what `from` resolves is selected here, the rest fetched from other
+            // subgraphs first (the key walked like a selection set).
+            let _guard = self.deeper(ty)?;
+            let mut below = Draft::new(from, None);
+            local.extend(self.walk(at, &self.selections_of(ty, &key), &mut below)?);
+            chain.extend(below.children);
+            key
+        } else {
+            return Err(err(ty.to_string(), "no usable key"));
         };
         let mut representation = key;
         let (required, before) = self.requirements(at, target, &fields, local)?;
@@ -76,8 +85,9 @@ impl Planner<'_> {
         representation.0.extend(required.0);
         let entity =
             EntityFetch { path: path.to_vec(), entity: ty.clone(), types: self.object_types(ty), representation };
+        let known = entity.representation.clone();
         let mut child = Draft::new(target, Some(entity));
-        let there = At { graph: target, ty, path, provided: None };
+        let there = At { known: Some(&known), ..At::start(target, ty, path) };
         child.selections = self.walk_inner(there, &fields, &mut child, true)?;
         chain.push(child);
         Ok(chain)
@@ -87,12 +97,12 @@ impl Planner<'_> {
     /// as `field { subfield }` through an entity jump on the parent type `ty`.
     pub(super) fn parent_jumps(
         &self,
-        graph: GraphId,
-        ty: &Name,
+        at: At<'_>,
         field: &Field,
         sub_ty: &Name,
         provided: Option<&FieldSet>,
     ) -> (Vec<Selection>, Vec<(GraphId, Field)>) {
+        let At { graph, ty, .. } = at;
         if field.selections.is_empty() || self.sg.is_abstract(sub_ty) || provided.is_some() {
             return (field.selections.clone(), Vec::new());
         }
@@ -108,9 +118,11 @@ impl Planner<'_> {
                 && self.choose_target(graph, sub_ty, &sub.name, std::iter::empty()).is_err();
             let via = stuck
                 .then(|| {
-                    self.resolvers_of(sub_ty, &sub.name)
-                        .into_iter()
-                        .find(|g| *g != graph && self.can_resolve(ty, &field.name, *g) && self.reachable(graph, *g, ty))
+                    self.resolvers_of(sub_ty, &sub.name).into_iter().find(|g| {
+                        *g != graph
+                            && self.can_resolve(ty, &field.name, *g)
+                            && (self.reachable(graph, *g, ty) || self.key_known(*g, ty, at.known).is_some())
+                    })
                 })
                 .flatten();
             match via {

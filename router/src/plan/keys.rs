@@ -3,7 +3,7 @@
 
 use apollo_compiler::Name;
 
-use super::Planner;
+use super::{At, Planner};
 use crate::fieldset::{FieldSet, FieldSetItem};
 use crate::operation::{Field, Fragment, Selection};
 use crate::supergraph::GraphId;
@@ -54,20 +54,82 @@ impl Planner<'_> {
         })
     }
 
-    /// Whether `from` can hand objects of `ty` to `to`, directly or through one other subgraph.
+    /// Whether `from` can hand objects of `ty` to `to`: directly, through one other subgraph, or
+    /// with a key assembled from `from` and other subgraphs.
     pub(super) fn reachable(&self, from: GraphId, to: GraphId, ty: &Name) -> bool {
-        self.key_for(from, to, ty).is_some() || self.key_via(from, to, ty).is_some()
+        self.reachable_provided(from, to, ty, None, None)
     }
 
-    /// [`reachable`](Self::reachable), counting key fields provided at the current position.
+    /// [`reachable`](Self::reachable), counting key fields provided at the current position and
+    /// those already `known` there.
     pub(super) fn reachable_provided(
         &self,
         from: GraphId,
         to: GraphId,
         ty: &Name,
         provided: Option<&FieldSet>,
+        known: Option<&FieldSet>,
     ) -> bool {
-        self.key_for_provided(from, to, ty, provided).is_some() || self.key_via(from, to, ty).is_some()
+        self.key_for_provided(from, to, ty, provided).is_some()
+            || self.key_known(to, ty, known).is_some()
+            || self.key_via(from, to, ty).is_some()
+            || self.key_assembled(from, to, ty, provided).is_some()
+    }
+
+    /// A key of `at.ty` in `to` that `at` gives directly: from its subgraph (and what is
+    /// provided there) or from what is already known there.
+    pub(super) fn key_at(&self, at: At<'_>, to: GraphId) -> Option<FieldSet> {
+        self.key_for_provided(at.graph, to, at.ty, at.provided).or_else(|| self.key_known(to, at.ty, at.known))
+    }
+
+    /// A resolvable key of `ty` in `to` that the fields `known` at the position cover.
+    pub(super) fn key_known(&self, to: GraphId, ty: &Name, known: Option<&FieldSet>) -> Option<FieldSet> {
+        let known = known?;
+        let keys = &self.sg.type_graph(ty, to)?.keys;
+        keys.iter().filter(|k| k.resolvable).find(|k| covers(known, &k.fields)).map(|k| k.fields.clone())
+    }
+
+    /// A resolvable key of `ty` in `to` that `from` can assemble: each field of it `from`
+    /// resolves (nested fields field by field), or a third subgraph `from` reaches with a key of
+    /// its own resolves whole. Planned by walking the key as a selection set from `from`.
+    pub(super) fn key_assembled(
+        &self,
+        from: GraphId,
+        to: GraphId,
+        ty: &Name,
+        provided: Option<&FieldSet>,
+    ) -> Option<FieldSet> {
+        let keys = &self.sg.type_graph(ty, to)?.keys;
+        keys.iter()
+            .filter(|k| k.resolvable)
+            .find(|k| self.assemblable(from, to, ty, &k.fields, provided))
+            .map(|k| k.fields.clone())
+    }
+
+    fn assemblable(&self, from: GraphId, to: GraphId, ty: &Name, set: &FieldSet, provided: Option<&FieldSet>) -> bool {
+        set.0.iter().all(|item| match item {
+            FieldSetItem::Field { name, sub, .. } => {
+                let here = provided.and_then(|p| self.provided_sub(p, ty, name));
+                let local = (here.is_some() || self.can_resolve(ty, name, from))
+                    && (sub.0.is_empty()
+                        || self
+                            .sg
+                            .field_type(ty, name)
+                            .is_some_and(|inner| self.assemblable(from, to, &inner, sub, here)));
+                local || {
+                    let single = FieldSet(vec![item.clone()]);
+                    self.resolvers_of(ty, name).into_iter().any(|other| {
+                        other != from
+                            && other != to
+                            && self.resolvable_set(other, ty, &single)
+                            && self.key_for_provided(from, other, ty, provided).is_some()
+                    })
+                }
+            }
+            FieldSetItem::Fragment { on, sub } => {
+                Name::new(on).ok().is_some_and(|on| self.assemblable(from, to, &on, sub, provided))
+            }
+        })
     }
 
     /// A subgraph `via` reachable from `from` that can give a resolvable key of `ty` in `to`.
@@ -112,4 +174,20 @@ impl Planner<'_> {
             })
             .collect()
     }
+}
+
+/// Whether the fields of `known` include every field of `set` (nested sets included).
+pub(super) fn covers(known: &FieldSet, set: &FieldSet) -> bool {
+    set.0.iter().all(|item| match item {
+        FieldSetItem::Field { name, sub, source, .. } => known.0.iter().any(|have| match have {
+            FieldSetItem::Field { name: have_name, sub: have_sub, source: have_source, .. } => {
+                have_name == name && have_source == source && covers(have_sub, sub)
+            }
+            FieldSetItem::Fragment { .. } => false,
+        }),
+        FieldSetItem::Fragment { on, sub } => known.0.iter().any(|have| match have {
+            FieldSetItem::Fragment { on: have_on, sub: have_sub } => have_on == on && covers(have_sub, sub),
+            FieldSetItem::Field { .. } => false,
+        }),
+    })
 }

@@ -46,7 +46,7 @@ impl Planner<'_> {
                     let selections = if required_field.selections.is_empty() {
                         Vec::new()
                     } else {
-                        let there = At { graph: from, ty: &required_field.ty, path: &sub_path, provided: None };
+                        let there = At::start(from, &required_field.ty, &sub_path);
                         self.walk(there, &required_field.selections, &mut below)?
                     };
                     before.extend(below.children);

@@ -54,7 +54,18 @@ impl Planner<'_> {
         let mut roots = Vec::new();
         for (graph, selections) in groups {
             let mut draft = Draft::new(graph, None);
-            let at = At { graph, ty: root, path: &[], provided: None };
+            // A shareable root field may be resolved by another subgraph as well.
+            let mut alternatives: Vec<GraphId> = Vec::new();
+            for selection in &selections {
+                if let Selection::Field(field) = selection {
+                    for other in self.resolvers_of(root, &field.name) {
+                        if other != graph && !alternatives.contains(&other) {
+                            alternatives.push(other);
+                        }
+                    }
+                }
+            }
+            let at = At { alternatives: &alternatives, ..At::start(graph, root, &[]) };
             draft.selections = self.walk(at, &selections, &mut draft)?;
             roots.push(self.finish(draft));
         }

@@ -129,7 +129,7 @@ impl Planner<'_> {
             self.keep_field(at, field, provided_here, draft, out)?;
         } else {
             let preferred: Vec<GraphId> = out.remote.keys().map(|(g, _)| *g).collect();
-            let target = self.choose_field_target(graph, ty, field, &preferred, provided)?;
+            let target = self.choose_field_target(at, field, &preferred)?;
             out.remote.entry(target).or_default().push(Selection::Field(field.clone()));
         }
         Ok(())
@@ -156,14 +156,21 @@ impl Planner<'_> {
         let sub_ty = narrowed.clone().unwrap_or_else(|| field.ty.clone());
         // Subfields no subgraph can reach from this field's own type (it has no key
         // there) are fetched through the parent entity instead.
-        let (kept, through_parent) = self.parent_jumps(graph, ty, field, &sub_ty, sub_provided);
+        let (kept, through_parent) = self.parent_jumps(at, field, &sub_ty, sub_provided);
         for (target, part) in through_parent {
             out.remote.entry((target, ty.clone())).or_default().push(Selection::Field(part));
         }
         let mut selections = if field.selections.is_empty() {
             Vec::new()
         } else {
-            let below = At { graph, ty: &sub_ty, path: &sub_path, provided: sub_provided };
+            let alternatives = self.alternatives_below(at, field);
+            let below = At {
+                ty: &sub_ty,
+                path: &sub_path,
+                provided: sub_provided,
+                alternatives: &alternatives,
+                ..At::start(graph, &sub_ty, &sub_path)
+            };
             self.walk(below, &kept, draft)?
         };
         if narrowed.is_some() && !field.selections.is_empty() {
@@ -171,5 +178,19 @@ impl Planner<'_> {
         }
         out.local.push(Selection::Field(Field { selections, ..field.clone() }));
         Ok(())
+    }
+
+    /// The other subgraphs that resolve `field` below `at` as well: those that stood at `at` and
+    /// have the field, and, on an entity, those the current subgraph reaches through a key.
+    fn alternatives_below(&self, at: At<'_>, field: &Field) -> Vec<GraphId> {
+        let At { graph, ty, .. } = at;
+        let mut alternatives: Vec<GraphId> =
+            at.alternatives.iter().copied().filter(|g| self.can_resolve(ty, &field.name, *g)).collect();
+        for other in self.resolvers_of(ty, &field.name) {
+            if other != graph && !alternatives.contains(&other) && self.key_at(at, other).is_some() {
+                alternatives.push(other);
+            }
+        }
+        alternatives
     }
 }
