@@ -252,7 +252,7 @@ impl Normalizer<'_> {
 }
 
 /// Adds `selection` to `out` (a selection set on `parent`), merged with what is already there.
-fn merge_into(out: &mut Vec<Selection>, selection: Selection, parent: &Name) {
+pub(crate) fn merge_into(out: &mut Vec<Selection>, selection: Selection, parent: &Name) {
     match selection {
         Selection::Field(field) => {
             let same = out.iter_mut().find_map(|s| match s {

@@ -106,17 +106,14 @@ type Product @join__type(graph: PRODUCTS, key: "id") @join__type(graph: INVENTOR
     fn a_plan_reads_as_indented_text_with_dependent_fetches_under_then_and_after_all() {
         let sg = Supergraph::parse(SUPERGRAPH).expect("a valid supergraph");
         let plan = plan_of(&sg, "{ products { name inStock shippingEstimate } }");
-        // Inventory is asked for `weight` apart from `inStock`: shipping needs it first. (The key
-        // is selected once per jump.)
+        // Inventory is asked for `inStock` and, for shipping's `@requires`, `weight` in one fetch
+        // (sibling fetches for the same objects merge); the key is selected once.
         let expected = r#"Parallel {
   Fetch(service: "products") {
-    query { products { name __typename id id id } }
+    query { products { name __typename id } }
   } then {
     Fetch(service: "inventory", entity: Product, at: products) {
-      query($representations: [_Any!]!) { _entities(representations: $representations) { __typename ... on Product { inStock } } }
-    }
-    Fetch(service: "inventory", entity: Product, at: products) {
-      query($representations: [_Any!]!) { _entities(representations: $representations) { __typename ... on Product { weight } } }
+      query($representations: [_Any!]!) { _entities(representations: $representations) { __typename ... on Product { inStock weight } } }
     } afterAll {
       Fetch(service: "shipping", entity: Product, at: products) {
         query($representations: [_Any!]!) { _entities(representations: $representations) { __typename ... on Product { shippingEstimate } } }

@@ -7,8 +7,8 @@ use std::fmt::Write as _;
 use apollo_compiler::Name;
 use apollo_compiler::ast::{OperationType, Value};
 
-use super::{Draft, FetchNode, Planner};
-use crate::operation::{Field, Selection};
+use super::{Draft, EntityFetch, FetchNode, Planner};
+use crate::operation::{Field, Selection, merge_into};
 use crate::supergraph::GraphId;
 
 impl Planner<'_> {
@@ -19,6 +19,8 @@ impl Planner<'_> {
             Some(entity) => entity.entity.clone(),
             None => self.op.root_type.clone(),
         };
+        // A key or requirement selected for several jumps is asked for once.
+        draft.selections = merged(std::mem::take(&mut draft.selections), &root_type);
         let mut counter = 0;
         self.dealias(draft.graph, &root_type, &mut draft.selections, &mut counter, &mut renames);
         let mut variables = Vec::new();
@@ -61,8 +63,8 @@ impl Planner<'_> {
                 key.clone_from(original);
             }
         }
-        let children = draft.children.into_iter().map(|c| self.finish(c)).collect();
-        let after = draft.after.into_iter().map(|c| self.finish(c)).collect();
+        let children = merge_siblings(draft.children).into_iter().map(|c| self.finish(c)).collect();
+        let after = merge_siblings(draft.after).into_iter().map(|c| self.finish(c)).collect();
         FetchNode { graph: draft.graph, entity: draft.entity, operation, variables, children, after, renames, keys }
     }
 
@@ -218,4 +220,51 @@ fn print_selections(out: &mut String, selections: &[Selection]) {
         }
     }
     out.push_str(" }");
+}
+
+/// Sibling fetches (they run at the same time) to one subgraph for the same objects, sent the
+/// same representations, become one fetch: a key fetched for several jumps is fetched once, and
+/// what waits on either waits on the one.
+fn merge_siblings(drafts: Vec<Draft>) -> Vec<Draft> {
+    let mut out: Vec<Draft> = Vec::new();
+    for draft in drafts {
+        match out.iter_mut().find(|d| d.graph == draft.graph && same_objects(d.entity.as_ref(), draft.entity.as_ref()))
+        {
+            Some(existing) => {
+                existing.selections.extend(draft.selections);
+                existing.children.extend(draft.children);
+                existing.after.extend(draft.after);
+            }
+            None => out.push(draft),
+        }
+    }
+    out
+}
+
+fn same_objects(a: Option<&EntityFetch>, b: Option<&EntityFetch>) -> bool {
+    match (a, b) {
+        (Some(a), Some(b)) => {
+            a.path == b.path && a.entity == b.entity && a.types == b.types && a.representation == b.representation
+        }
+        _ => false,
+    }
+}
+
+/// `selections` (on `parent`) with identical fields and fragments merged, at every level.
+fn merged(selections: Vec<Selection>, parent: &Name) -> Vec<Selection> {
+    let mut out = Vec::new();
+    for selection in selections {
+        let selection = match selection {
+            Selection::Field(field) => {
+                let selections = merged(field.selections, &field.ty);
+                Selection::Field(Field { selections, ..field })
+            }
+            Selection::Fragment(fragment) => {
+                let selections = merged(fragment.selections, &fragment.on);
+                Selection::Fragment(crate::operation::Fragment { selections, ..fragment })
+            }
+        };
+        merge_into(&mut out, selection, parent);
+    }
+    out
 }
