@@ -1,4 +1,5 @@
-//! The router against mock subgraphs: supergraph loading, planning, execution, HTTP.
+//! The router against mock subgraphs: supergraph loading, planning, execution, HTTP. (Plans alone,
+//! one per planning rule, are snapshot-tested in `planning.rs`.)
 
 mod support;
 
@@ -554,82 +555,6 @@ mod transport {
         let body = run(&router, "{ products { id } }").await;
         assert_eq!(body["data"]["products"][0]["id"], "p1", "{body}");
         assert_eq!(recorded.count("products"), 1);
-    }
-}
-
-mod planning {
-    use super::*;
-
-    /// Plans `query` against `sdl` (subgraphs unreachable: only the plan is looked at).
-    async fn plan(sdl: &str, query: &str) -> Value {
-        let router = Router::new(
-            Supergraph::parse(sdl).expect("valid"),
-            RouterConfig { expose_query_plan: true, ..Default::default() },
-        );
-        let request = GraphqlRequest { query: query.into(), ..Default::default() };
-        router.execute(request, &Forwarded::default(), true).await.body["extensions"]["queryPlan"].clone()
-    }
-
-    fn supergraph(types: &str) -> String {
-        format!(
-            r#"
-schema @link(url: "https://specs.apollo.dev/link/v1.0") @link(url: "https://specs.apollo.dev/join/v0.3", for: EXECUTION) {{ query: Query }}
-{JOIN}
-enum join__Graph {{
-  A @join__graph(name: "a", url: "http://127.0.0.1:1/a")
-  B @join__graph(name: "b", url: "http://127.0.0.1:1/b")
-}}
-{types}
-"#
-        )
-    }
-
-    #[tokio::test]
-    async fn requirements_of_one_field_with_other_arguments_get_aliases_and_separate_jumps() {
-        let sdl = supergraph(
-            r#"
-type Query @join__type(graph: A) @join__type(graph: B) { products: [Product] @join__field(graph: A) }
-type Product @join__type(graph: A, key: "upc") @join__type(graph: B, key: "upc") {
-  upc: String!
-  price(currency: String!): Int @join__field(graph: A) @join__field(graph: B, external: true)
-  usd: Int @join__field(graph: B, requires: "price(currency: \"USD\")")
-  eur: Int @join__field(graph: B, requires: "price(currency: \"EUR\")")
-}"#,
-        );
-        let plan = plan(&sdl, "{ products { usd eur } }").await;
-        let text = plan.to_string();
-        let root = plan["nodes"][0]["operation"].as_str().unwrap_or_default();
-        assert!(root.contains(r#"price(currency: "USD")"#) && root.contains(r#"price(currency: "EUR")"#), "{plan}");
-        // Both requirements are fetched from A, each under its own alias.
-        assert_eq!(text.matches("_req_price_").count(), 2, "{plan}");
-        // Two jumps to B, one per requirement.
-        assert_eq!(text.matches("_entities").count(), 2, "{plan}");
-    }
-
-    #[tokio::test]
-    async fn a_key_field_provided_at_the_current_position_allows_the_jump() {
-        // B's `media` provides `animals { id }`; only C has `Cat.age`, keyed by `id`.
-        let sdl = supergraph(
-            r#"
-type Query @join__type(graph: A) @join__type(graph: B) { media: Media @join__field(graph: B, provides: "animals { id }") }
-type Media @join__type(graph: A) @join__type(graph: B) {
-  id: ID!
-  animals: [Cat] @join__field(graph: A) @join__field(graph: B, external: true)
-}
-type Cat @join__type(graph: A, key: "id") @join__type(graph: B) {
-  id: ID! @join__field(graph: A) @join__field(graph: B, external: true)
-  age: Int @join__field(graph: A)
-}"#,
-        );
-        let plan = plan(&sdl, "{ media { id animals { id age } } }").await;
-        // B answers media with the provided ids; A is asked for `age` by key, at media.animals.
-        let root = &plan["nodes"][0];
-        assert_eq!(root["serviceName"], "b", "{plan}");
-        assert!(root["operation"].as_str().unwrap_or_default().contains("animals { id"), "{plan}");
-        let jump = &root["then"][0];
-        assert_eq!((jump["serviceName"].as_str(), jump["entity"].as_str()), (Some("a"), Some("Cat")), "{plan}");
-        assert_eq!(jump["path"], json!(["media", "animals"]));
-        assert!(jump["operation"].as_str().unwrap_or_default().contains("... on Cat { age }"), "{plan}");
     }
 }
 
