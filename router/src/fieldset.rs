@@ -26,6 +26,40 @@ pub enum FieldSetItem {
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct FieldSet(pub Vec<FieldSetItem>);
 
+/// The field set as GraphQL text (`id sku lines { id }`; a field read from an alias shows it as
+/// `alias: name(arguments)`).
+impl std::fmt::Display for FieldSet {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        for (i, item) in self.0.iter().enumerate() {
+            if i > 0 {
+                f.write_str(" ")?;
+            }
+            let sub = match item {
+                FieldSetItem::Field { name, arguments, sub, source } => {
+                    if let Some(source) = source {
+                        write!(f, "{source}: ")?;
+                    }
+                    f.write_str(name)?;
+                    if !arguments.is_empty() {
+                        let arguments: Vec<String> =
+                            arguments.iter().map(|a| format!("{}: {}", a.name, a.value)).collect();
+                        write!(f, "({})", arguments.join(", "))?;
+                    }
+                    sub
+                }
+                FieldSetItem::Fragment { on, sub } => {
+                    write!(f, "... on {on}")?;
+                    sub
+                }
+            };
+            if !sub.0.is_empty() {
+                write!(f, " {{ {sub} }}")?;
+            }
+        }
+        Ok(())
+    }
+}
+
 impl FieldSet {
     /// Parses `source` as a selection set on `ty` of `schema`.
     pub fn parse(schema: &Valid<Schema>, ty: &Name, source: &str) -> Result<Self, String> {

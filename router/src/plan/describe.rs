@@ -31,8 +31,9 @@ pub fn describe_plan(sg: &Supergraph, plan: &Plan) -> Value {
 }
 
 /// The plan as indented text (two spaces a level): `Parallel` or `Sequence` around the root
-/// fetches, each fetch's operation on one line, the fetches that wait for it under `then`, and
-/// those that wait for its whole subtree under `afterAll`.
+/// fetches, each fetch's operation on one line (an entity fetch names its type, its path and the
+/// fields each representation sends besides `__typename`), the fetches that wait for it under
+/// `then`, and those that wait for its whole subtree under `afterAll`.
 pub fn display_plan(sg: &Supergraph, plan: &Plan) -> String {
     let mut out = String::from(if plan.sequential { "Sequence {\n" } else { "Parallel {\n" });
     for node in &plan.roots {
@@ -48,7 +49,8 @@ fn write_fetch(out: &mut String, sg: &Supergraph, node: &FetchNode, depth: usize
     let _ = write!(out, "{indent}Fetch(service: \"{}\"", sg.graphs[node.graph].name);
     if let Some(entity) = &node.entity {
         let path: Vec<&str> = entity.path.iter().map(|p| p.as_str()).collect();
-        let _ = write!(out, ", entity: {}, at: {}", entity.entity, path.join("."));
+        let _ =
+            write!(out, ", entity: {}, at: {}, sends: {{ {} }}", entity.entity, path.join("."), entity.representation);
     }
     let _ = writeln!(out, ") {{\n{indent}  {}", node.operation);
     let _ = write!(out, "{indent}}}");
@@ -112,10 +114,10 @@ type Product @join__type(graph: PRODUCTS, key: "id") @join__type(graph: INVENTOR
   Fetch(service: "products") {
     query { products { name __typename id } }
   } then {
-    Fetch(service: "inventory", entity: Product, at: products) {
+    Fetch(service: "inventory", entity: Product, at: products, sends: { id }) {
       query($representations: [_Any!]!) { _entities(representations: $representations) { __typename ... on Product { inStock weight } } }
     } afterAll {
-      Fetch(service: "shipping", entity: Product, at: products) {
+      Fetch(service: "shipping", entity: Product, at: products, sends: { id weight }) {
         query($representations: [_Any!]!) { _entities(representations: $representations) { __typename ... on Product { shippingEstimate } } }
       }
     }

@@ -29,10 +29,10 @@ fn an_interface_field_is_fetched_per_implementation_from_the_subgraph_that_has_i
       Fetch(service: "schedule") {
         query { lessons { __typename ... on Quiz { __typename id } ... on Video { __typename id } } }
       } then {
-        Fetch(service: "quizzes", entity: Quiz, at: lessons) {
+        Fetch(service: "quizzes", entity: Quiz, at: lessons, sends: { id }) {
           query($representations: [_Any!]!) { _entities(representations: $representations) { __typename ... on Quiz { title questions } } }
         }
-        Fetch(service: "videos", entity: Video, at: lessons) {
+        Fetch(service: "videos", entity: Video, at: lessons, sends: { id }) {
           query($representations: [_Any!]!) { _entities(representations: $representations) { __typename ... on Video { title minutes } } }
         }
       }
@@ -64,10 +64,10 @@ fn union_members_are_completed_by_the_subgraphs_that_own_them() {
       Fetch(service: "search") {
         query { search(term: "algebra") { __typename ... on Tutor { __typename id } ... on Course { __typename id } } }
       } then {
-        Fetch(service: "tutors", entity: Tutor, at: search) {
+        Fetch(service: "tutors", entity: Tutor, at: search, sends: { id }) {
           query($representations: [_Any!]!) { _entities(representations: $representations) { __typename ... on Tutor { name } } }
         }
-        Fetch(service: "courses", entity: Course, at: search) {
+        Fetch(service: "courses", entity: Course, at: search, sends: { id }) {
           query($representations: [_Any!]!) { _entities(representations: $representations) { __typename ... on Course { title } } }
         }
       }
@@ -98,7 +98,7 @@ fn an_interface_object_adds_its_fields_to_every_implementation() {
       Fetch(service: "content") {
         query { library { __typename ... on Book { title pages __typename id } ... on Film { title __typename id } } }
       } then {
-        Fetch(service: "ratings", entity: Media, at: library) {
+        Fetch(service: "ratings", entity: Media, at: library, sends: { id }) {
           query($representations: [_Any!]!) { _entities(representations: $representations) { __typename ... on Media { stars } } }
         }
       }
@@ -116,9 +116,49 @@ fn the_typename_of_an_interface_object_comes_from_a_subgraph_with_the_real_inter
       Fetch(service: "ratings") {
         query { topRated { stars __typename id } }
       } then {
-        Fetch(service: "content", entity: Media, at: topRated) {
+        Fetch(service: "content", entity: Media, at: topRated, sends: { id }) {
           query($representations: [_Any!]!) { _entities(representations: $representations) { __typename ... on Media { __typename ... on Book { __typename } ... on Film { __typename } } } }
         }
+      }
+    }
+    "#);
+}
+
+#[test]
+fn a_union_below_a_path_two_subgraphs_resolve_keeps_the_members_both_know() {
+    // `board` and `archive` both resolve `Board.feed` (shareable, and `Board` is an entity either
+    // reaches): only `Post`, the member both know, is asked for; a `Poll` from `board` comes back
+    // with its `__typename` alone. Below `pinned`, which only `board` resolves, every member of
+    // `board` is asked for.
+    let board = r#"
+        extend schema @link(url: "https://specs.apollo.dev/federation/v2.3", import: ["@key", "@shareable"])
+        type Query { board: Board }
+        type Board @key(fields: "id") { id: ID! feed: [Entry!]! @shareable pinned: [Entry!]! }
+        union Entry = Post | Poll
+        type Post @shareable { text: String }
+        type Poll { question: String }
+    "#;
+    let archive = r#"
+        extend schema @link(url: "https://specs.apollo.dev/federation/v2.3", import: ["@key", "@shareable"])
+        type Board @key(fields: "id") { id: ID! feed: [Entry!]! @shareable }
+        union Entry = Post | Link
+        type Post @shareable { text: String }
+        type Link { url: String }
+    "#;
+    let subgraphs = [("board", board), ("archive", archive)];
+    let query = "{ board { feed { __typename ... on Post { text } ... on Poll { question } } } }";
+    insta::assert_snapshot!(plan(&subgraphs, query), @r#"
+    Parallel {
+      Fetch(service: "board") {
+        query { board { feed { __typename ... on Post { __typename text } } } }
+      }
+    }
+    "#);
+    let query = "{ board { pinned { __typename ... on Post { text } ... on Poll { question } } } }";
+    insta::assert_snapshot!(plan(&subgraphs, query), @r#"
+    Parallel {
+      Fetch(service: "board") {
+        query { board { pinned { __typename ... on Post { __typename text } ... on Poll { __typename question } } } }
       }
     }
     "#);

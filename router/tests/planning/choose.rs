@@ -30,7 +30,7 @@ fn the_subgraph_that_resolves_a_shareable_fields_whole_subtree_is_chosen() {
       Fetch(service: "catalog") {
         query { books { title __typename id } }
       } then {
-        Fetch(service: "people", entity: Book, at: books) {
+        Fetch(service: "people", entity: Book, at: books, sends: { id }) {
           query($representations: [_Any!]!) { _entities(representations: $representations) { __typename ... on Book { author { name born } } } }
         }
       }
@@ -80,7 +80,7 @@ fn an_overridden_field_is_resolved_by_the_overriding_subgraph() {
       Fetch(service: "catalog") {
         query { courses { title __typename id } }
       } then {
-        Fetch(service: "pricing", entity: Course, at: courses) {
+        Fetch(service: "pricing", entity: Course, at: courses, sends: { id }) {
           query($representations: [_Any!]!) { _entities(representations: $representations) { __typename ... on Course { price } } }
         }
       }
@@ -114,7 +114,7 @@ fn a_progressive_override_moves_the_field_only_while_its_label_is_active() {
       Fetch(service: "catalog") {
         query { courses { title __typename id } }
       } then {
-        Fetch(service: "pricing", entity: Course, at: courses) {
+        Fetch(service: "pricing", entity: Course, at: courses, sends: { id }) {
           query($representations: [_Any!]!) { _entities(representations: $representations) { __typename ... on Course { price } } }
         }
       }

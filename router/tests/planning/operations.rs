@@ -41,7 +41,7 @@ fn an_inaccessible_key_field_still_travels_in_representations() {
       Fetch(service: "catalog") {
         query { books { title __typename rowId } }
       } then {
-        Fetch(service: "stock", entity: Book, at: books) {
+        Fetch(service: "stock", entity: Book, at: books, sends: { rowId }) {
           query($representations: [_Any!]!) { _entities(representations: $representations) { __typename ... on Book { copies } } }
         }
       }
@@ -89,7 +89,7 @@ fn skip_and_include_with_variables_give_different_plans() {
       Fetch(service: "catalog") {
         query { books { title __typename isbn } }
       } then {
-        Fetch(service: "stock", entity: Book, at: books) {
+        Fetch(service: "stock", entity: Book, at: books, sends: { isbn }) {
           query($representations: [_Any!]!) { _entities(representations: $representations) { __typename ... on Book { copies } } }
         }
       }
@@ -117,7 +117,7 @@ fn duplicated_fields_and_fragments_are_merged_into_one_selection() {
       Fetch(service: "catalog") {
         query { books { title isbn __typename } }
       } then {
-        Fetch(service: "stock", entity: Book, at: books) {
+        Fetch(service: "stock", entity: Book, at: books, sends: { isbn }) {
           query($representations: [_Any!]!) { _entities(representations: $representations) { __typename ... on Book { copies } } }
         }
       }
@@ -137,7 +137,7 @@ fn a_fragment_bomb_is_planned_as_one_small_query() {
       Fetch(service: "catalog") {
         query { books { title __typename isbn } }
       } then {
-        Fetch(service: "stock", entity: Book, at: books) {
+        Fetch(service: "stock", entity: Book, at: books, sends: { isbn }) {
           query($representations: [_Any!]!) { _entities(representations: $representations) { __typename ... on Book { copies } } }
         }
       }

@@ -26,7 +26,7 @@ fn provided_fields_of_an_object_field_are_resolved_without_a_jump() {
       Fetch(service: "reviews") {
         query { reviews { author { name __typename id } } }
       } then {
-        Fetch(service: "people", entity: Tutor, at: reviews.author) {
+        Fetch(service: "people", entity: Tutor, at: reviews.author, sends: { id }) {
           query($representations: [_Any!]!) { _entities(representations: $representations) { __typename ... on Tutor { email } } }
         }
       }
@@ -94,7 +94,7 @@ fn a_key_field_provided_at_the_current_position_allows_the_jump() {
       Fetch(service: "zoo") {
         query { enclosure { id cats { id __typename } } }
       } then {
-        Fetch(service: "vets", entity: Cat, at: enclosure.cats) {
+        Fetch(service: "vets", entity: Cat, at: enclosure.cats, sends: { id }) {
           query($representations: [_Any!]!) { _entities(representations: $representations) { __typename ... on Cat { age } } }
         }
       }

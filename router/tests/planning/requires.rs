@@ -19,7 +19,7 @@ fn a_required_field_is_selected_before_the_jump_and_sent_in_the_representation()
       Fetch(service: "catalog") {
         query { parcels { __typename id weight } }
       } then {
-        Fetch(service: "shipping", entity: Parcel, at: parcels) {
+        Fetch(service: "shipping", entity: Parcel, at: parcels, sends: { id weight }) {
           query($representations: [_Any!]!) { _entities(representations: $representations) { __typename ... on Parcel { postage } } }
         }
       }
@@ -48,7 +48,7 @@ fn a_required_field_with_arguments_is_fetched_under_an_alias_naming_them() {
       Fetch(service: "pricing") {
         query { courses { __typename id _req_price_d2f0f48ff58c19dc: price(currency: "EUR") } }
       } then {
-        Fetch(service: "offers", entity: Course, at: courses) {
+        Fetch(service: "offers", entity: Course, at: courses, sends: { id _req_price_d2f0f48ff58c19dc: price(currency: "EUR") }) {
           query($representations: [_Any!]!) { _entities(representations: $representations) { __typename ... on Course { discounted } } }
         }
       }
@@ -79,10 +79,10 @@ fn a_required_field_that_requires_another_is_fetched_first_in_a_chain() {
       Fetch(service: "catalog") {
         query { parcels { __typename id dimensions } }
       } then {
-        Fetch(service: "sizing", entity: Parcel, at: parcels) {
+        Fetch(service: "sizing", entity: Parcel, at: parcels, sends: { id dimensions }) {
           query($representations: [_Any!]!) { _entities(representations: $representations) { __typename ... on Parcel { volume } } }
         } afterAll {
-          Fetch(service: "billing", entity: Parcel, at: parcels) {
+          Fetch(service: "billing", entity: Parcel, at: parcels, sends: { id volume }) {
             query($representations: [_Any!]!) { _entities(representations: $representations) { __typename ... on Parcel { cost } } }
           }
         }
@@ -115,10 +115,10 @@ fn requirements_of_one_field_with_other_arguments_get_aliases_and_separate_jumps
       Fetch(service: "pricing") {
         query { products { __typename upc _req_price_c7812208d877efb0: price(currency: "USD") _req_price_d2f0f48ff58c19dc: price(currency: "EUR") } }
       } then {
-        Fetch(service: "tax", entity: Product, at: products) {
+        Fetch(service: "tax", entity: Product, at: products, sends: { upc _req_price_c7812208d877efb0: price(currency: "USD") }) {
           query($representations: [_Any!]!) { _entities(representations: $representations) { __typename ... on Product { usTax } } }
         } afterAll {
-          Fetch(service: "tax", entity: Product, at: products) {
+          Fetch(service: "tax", entity: Product, at: products, sends: { upc _req_price_d2f0f48ff58c19dc: price(currency: "EUR") }) {
             query($representations: [_Any!]!) { _entities(representations: $representations) { __typename ... on Product { euTax } } }
           }
         }
