@@ -21,17 +21,25 @@ impl Planner<'_> {
         draft: &mut Draft,
         local: &mut Vec<Selection>,
     ) -> Result<(), PlanError> {
-        let chain = if entity == at.ty {
-            self.jump_chain(at, target, fields, local)?
+        let chains = if entity == at.ty {
+            // Fields requiring one field with different arguments need different
+            // representations: one jump each, side by side (each needs only this fetch's data).
+            let mut chains = Vec::new();
+            for group in self.requirement_groups(at.ty, target, fields) {
+                chains.push(self.jump_chain(at, target, group, local)?);
+            }
+            chains
         } else {
-            vec![self.interface_jump(at, target, entity, fields, local)?]
+            vec![vec![self.interface_jump(at, target, entity, fields, local)?]]
         };
-        // Fetches that supply `@requires` fields come first; each waits for the one before.
-        let nested = chain.into_iter().rev().reduce(|inner, mut outer| {
-            outer.after.push(inner);
-            outer
-        });
-        draft.children.extend(nested);
+        for chain in chains {
+            // Fetches that supply `@requires` fields come first; each waits for the one before.
+            let nested = chain.into_iter().rev().reduce(|inner, mut outer| {
+                outer.after.push(inner);
+                outer
+            });
+            draft.children.extend(nested);
+        }
         Ok(())
     }
 

@@ -91,8 +91,7 @@ fn a_required_field_that_requires_another_is_fetched_first_in_a_chain() {
     "#);
 }
 
-// KNOWN: the `euTax` jump waits for the `usTax` jump (`afterAll`), yet it needs nothing from it:
-// both read only the root's data, so they could run in parallel (two `then` children).
+/// Both jumps need only the root's data: they run side by side.
 #[test]
 fn requirements_of_one_field_with_other_arguments_get_aliases_and_separate_jumps() {
     let pricing = r#"
@@ -117,10 +116,9 @@ fn requirements_of_one_field_with_other_arguments_get_aliases_and_separate_jumps
       } then {
         Fetch(service: "tax", entity: Product, at: products, sends: { upc _req_price_c7812208d877efb0: price(currency: "USD") }) {
           query($representations: [_Any!]!) { _entities(representations: $representations) { __typename ... on Product { usTax } } }
-        } afterAll {
-          Fetch(service: "tax", entity: Product, at: products, sends: { upc _req_price_d2f0f48ff58c19dc: price(currency: "EUR") }) {
-            query($representations: [_Any!]!) { _entities(representations: $representations) { __typename ... on Product { euTax } } }
-          }
+        }
+        Fetch(service: "tax", entity: Product, at: products, sends: { upc _req_price_d2f0f48ff58c19dc: price(currency: "EUR") }) {
+          query($representations: [_Any!]!) { _entities(representations: $representations) { __typename ... on Product { euTax } } }
         }
       }
     }
