@@ -202,6 +202,21 @@ async fn repeated_fields_are_merged_before_planning() {
     assert_eq!((sent.matches("name").count(), sent.matches("id").count()), (1, 1), "{sent}");
 }
 
+#[tokio::test]
+async fn conflicting_duplicates_are_a_validation_error_and_nothing_is_fetched() {
+    let (router, recorded) = router_with_mocks().await;
+    // One response key for two different fields, or for one field with other arguments.
+    for query in [
+        "{ products { name: id name } }",
+        "{ products { ...A ...B } } fragment A on Product { x: id } fragment B on Product { x: name }",
+    ] {
+        let body = run(&router, query).await;
+        assert_eq!(body["errors"][0]["extensions"]["code"], "GRAPHQL_VALIDATION_FAILED", "{query}: {body}");
+        assert!(body["data"].is_null(), "{body}");
+    }
+    assert_eq!(recorded.count("products"), 0, "nothing was fetched");
+}
+
 mod http {
     use super::*;
 
