@@ -25,6 +25,9 @@ pub struct PaymentConfig {
     /// `PAYMENT_WEBHOOK_URL`: where the simulated provider posts its webhooks
     /// (`http://<LISTEN_ADDR>/webhooks/provider`).
     pub webhook_url: String,
+    /// `PAYMENT_OPEN_WAIT_MS`: how long paying waits for a just-requested booking's payment to
+    /// open (3000; 0 to 30000).
+    pub open_wait: Duration,
 }
 
 impl PaymentConfig {
@@ -33,6 +36,10 @@ impl PaymentConfig {
         let platform_fee_bps: u32 = env.parse_or("PAYMENT_PLATFORM_FEE_BPS", 1500)?;
         if platform_fee_bps > 10_000 {
             return Err(invalid("PAYMENT_PLATFORM_FEE_BPS", platform_fee_bps, "basis points from 0 to 10000"));
+        }
+        let open_wait_ms: u64 = env.parse_or("PAYMENT_OPEN_WAIT_MS", 3000)?;
+        if open_wait_ms > 30_000 {
+            return Err(invalid("PAYMENT_OPEN_WAIT_MS", open_wait_ms, "milliseconds from 0 to 30000"));
         }
         let tolerance_secs: u64 = env.parse_or("PAYMENT_WEBHOOK_TOLERANCE_SECS", 300)?;
         if !(1..=86_400).contains(&tolerance_secs) {
@@ -56,6 +63,7 @@ impl PaymentConfig {
             webhook_secret_generated,
             webhook_tolerance: Duration::from_secs(tolerance_secs),
             webhook_url,
+            open_wait: Duration::from_millis(open_wait_ms),
         })
     }
 }
@@ -97,6 +105,7 @@ mod tests {
         assert_eq!(config.common.listen_addr.port(), DEFAULT_PORT);
         assert_eq!((config.platform_fee_bps, config.webhook_tolerance.as_secs()), (1500, 300));
         assert_eq!(config.webhook_url, "http://127.0.0.1:8006/webhooks/provider");
+        assert_eq!(config.open_wait, Duration::from_secs(3));
         assert!(config.webhook_secret_generated && config.webhook_secret.expose_secret().starts_with("whsec_"));
         let wildcard = PaymentConfig::from_env(&Env::from_pairs([("LISTEN_ADDR", "0.0.0.0:9006")])).expect("valid");
         assert_eq!(wildcard.webhook_url, "http://127.0.0.1:9006/webhooks/provider");
@@ -110,6 +119,8 @@ mod tests {
             ("PAYMENT_WEBHOOK_TOLERANCE_SECS", "0"),
             ("PAYMENT_WEBHOOK_SECRET", "short"),
             ("PAYMENT_WEBHOOK_URL", "ftp://x"),
+            ("PAYMENT_OPEN_WAIT_MS", "30001"),
+            ("PAYMENT_OPEN_WAIT_MS", "soon"),
         ] {
             let err = config(&[(name, value)]).expect_err("invalid");
             assert!(err.to_string().starts_with(&format!("{name}=")), "{err}");

@@ -1,5 +1,6 @@
 //! The payment context's errors and their one mapping to GraphQL codes.
 
+use async_graphql::ErrorExtensions as _;
 use kernel::ErrorCode;
 use platform::graphql::CodedError;
 pub use platform::graphql::IntoGraphql;
@@ -20,6 +21,10 @@ pub enum ServiceError {
     Forbidden(&'static str),
     #[error("{0}")]
     NotFound(String),
+    /// No payment of this booking is open for the caller: the booking does not exist, is not
+    /// theirs, or was requested a moment ago and is still being opened (`retryAfter`: 1 s).
+    #[error("no payment of this booking is open for you; if you have just booked, retry in a second")]
+    NotOpen,
     #[error("the payment provider is unavailable; retry shortly")]
     ProviderUnavailable(String),
     #[error("internal error: {0}")]
@@ -52,6 +57,13 @@ impl From<ProviderError> for ServiceError {
 }
 
 impl CodedError for ServiceError {
+    fn extend(&self, error: async_graphql::Error) -> async_graphql::Error {
+        match self {
+            Self::NotOpen => error.extend_with(|_, extensions| extensions.set("retryAfter", 1)),
+            _ => error,
+        }
+    }
+
     fn code(&self) -> ErrorCode {
         match self {
             Self::Invalid(DomainError::NotThePayer) | Self::Forbidden(_) => ErrorCode::Forbidden,
@@ -63,7 +75,7 @@ impl CodedError for ServiceError {
             )
             | Self::Conflict(_) => ErrorCode::Conflict,
             Self::Invalid(_) | Self::BadInput(_) => ErrorCode::BadUserInput,
-            Self::NotFound(_) => ErrorCode::NotFound,
+            Self::NotFound(_) | Self::NotOpen => ErrorCode::NotFound,
             Self::ProviderUnavailable(_) | Self::Internal(_) => ErrorCode::Internal,
         }
     }

@@ -60,7 +60,7 @@ pub async fn build(
     }
     let db = Db::connect(&config.common.database_url, MIGRATIONS).await.context("payment database")?;
     let store = store::for_db(&db, config.platform_fee_bps);
-    let service = Arc::new(PaymentService::new(store, provider));
+    let service = Arc::new(PaymentService::new(store, provider).with_open_wait(config.open_wait));
 
     let mut background = Background::start("payment", &db, &bus, events::subscriptions(service.clone()), shutdown)
         .await

@@ -25,9 +25,14 @@ pub const DISPATCH_INTERVAL: Duration = Duration::from_secs(2);
 
 const DISPATCH_BATCH: i64 = 100;
 
+/// How long paying waits for a booking's payment to open by default (`PAYMENT_OPEN_WAIT_MS`).
+pub const DEFAULT_OPEN_WAIT: Duration = Duration::from_secs(3);
+
 pub struct PaymentService {
     store: Arc<dyn PaymentStore>,
     provider: Arc<dyn PaymentProvider>,
+    /// How long [`PaymentService::pay`] waits for `BookingRequested` to open the payment.
+    open_wait: Duration,
 }
 
 /// A page of payouts, newest first.
@@ -42,7 +47,13 @@ fn metadata<const N: usize>(pairs: [(&str, String); N]) -> Metadata {
 
 impl PaymentService {
     pub fn new(store: Arc<dyn PaymentStore>, provider: Arc<dyn PaymentProvider>) -> Self {
-        Self { store, provider }
+        Self { store, provider, open_wait: DEFAULT_OPEN_WAIT }
+    }
+
+    /// Sets how long paying waits for a just-requested booking's payment to open.
+    pub fn with_open_wait(mut self, open_wait: Duration) -> Self {
+        self.open_wait = open_wait;
+        self
     }
 
     /// `BookingRequested`: opens the booking's payment and its provider intent. The intent is
@@ -94,14 +105,37 @@ impl PaymentService {
     /// The payer pays an open payment with `method`. The charge's outcome arrives by webhook:
     /// the payment returned is usually still `PENDING`. The same method again returns the same
     /// answer; another method is refused.
+    ///
+    /// Right after `requestBooking` the payment may not be open yet (`BookingRequested` is on its
+    /// way here): paying waits for it, up to `open_wait`. A booking the caller did not make is
+    /// `NOT_FOUND`, as one that does not exist: outsiders learn nothing.
     pub async fn pay(&self, principal: &Principal, booking: BookingId, method: &str) -> Result<Payment, ServiceError> {
         let method = method.trim();
-        let payment = self.store.payments_of_bookings(&[booking]).await?.pop().ok_or_else(|| {
-            ServiceError::NotFound("the payment of this booking is not open yet; retry shortly".into())
+        let payment = self.opened(booking).await?;
+        payment.check_payable(principal.user_id, method).map_err(|e| match e {
+            DomainError::NotThePayer => ServiceError::NotOpen,
+            other => other.into(),
         })?;
-        payment.check_payable(principal.user_id, method)?;
         self.provider.confirm_intent(&format!("confirm-{}", payment.id), &payment.intent_id, method).await?;
         Ok(self.store.record_attempt(payment.id, method).await?)
+    }
+
+    /// The booking's payment, once `BookingRequested` has opened it: polled (10 ms, doubling to
+    /// 200 ms) for up to `open_wait`, since another replica may be the one consuming the event.
+    async fn opened(&self, booking: BookingId) -> Result<Payment, ServiceError> {
+        let started = std::time::Instant::now();
+        let mut pause = Duration::from_millis(10);
+        loop {
+            if let Some(payment) = self.store.payments_of_bookings(&[booking]).await?.pop() {
+                return Ok(payment);
+            }
+            let left = self.open_wait.saturating_sub(started.elapsed());
+            if left.is_zero() {
+                return Err(ServiceError::NotOpen);
+            }
+            tokio::time::sleep(pause.min(left)).await;
+            pause = (pause * 2).min(Duration::from_millis(200));
+        }
     }
 
     /// An admin refunds `amount` (all that remains when `None`) of a charged payment. The money

@@ -63,6 +63,22 @@ async fn a_good_card_succeeds_when_the_provider_reports_it() {
 }
 
 #[tokio::test]
+async fn paying_straight_after_the_request_waits_for_the_payment_to_open() {
+    let stack = spawn().await;
+    let student = stack.register("STUDENT", "Ray").await;
+    let tutor = stack.register("TUTOR", "Tia").await;
+    // `BookingRequested` is published, not yet consumed: pay at once, as a client does right
+    // after `requestBooking` returned.
+    for _ in 0..5 {
+        let booking = stack.request(&student, &tutor.id, None, eur(2000)).await;
+        let body = stack.pay(&student, &booking, "pm_card_visa").await;
+        assert!(body["errors"].is_null(), "{body}");
+        let status = body["data"]["payForBooking"]["status"].as_str();
+        assert!(matches!(status, Some("PENDING" | "SUCCEEDED")), "the charge was sent: {body}");
+    }
+}
+
+#[tokio::test]
 async fn declined_cards_fail_the_payment_with_the_providers_code() {
     let stack = spawn().await;
     let student = stack.register("STUDENT", "Dee").await;
@@ -105,13 +121,18 @@ async fn only_the_payer_pays_and_with_one_known_method() {
             "pm_card_visa",
         )
         .await;
+    // Waited for (`PAYMENT_OPEN_WAIT_MS`), then refused like any booking that is not the caller's.
     assert_eq!(code(&unknown), "NOT_FOUND", "{unknown}");
-    assert!(unknown["errors"][0]["message"].as_str().is_some_and(|m| m.contains("not open yet")), "{unknown}");
+    assert_eq!(unknown["errors"][0]["extensions"]["retryAfter"], 1, "{unknown}");
 
     let booking = stack.request(&student, &tutor.id, None, eur(2500)).await;
     let id = stack.payment_id(&booking).await;
-    assert_eq!(code(&stack.pay(&other, &booking, "pm_card_visa").await), "FORBIDDEN");
-    assert_eq!(code(&stack.pay(&tutor, &booking, "pm_card_visa").await), "FORBIDDEN");
+    // Outsiders learn nothing: someone else's booking is answered as one that does not exist.
+    for outsider in [&other, &tutor] {
+        let body = stack.pay(outsider, &booking, "pm_card_visa").await;
+        assert_eq!(code(&body), "NOT_FOUND", "{body}");
+        assert_eq!(body["errors"][0]["message"], unknown["errors"][0]["message"], "{body}");
+    }
     let body = stack.pay(&student, &booking, "4111111111111111").await;
     assert_eq!(code(&body), "BAD_USER_INPUT", "not a test card: {body}");
     let body = stack.pay(&student, &booking, "  ").await;
