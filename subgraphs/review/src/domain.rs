@@ -13,10 +13,10 @@ pub enum DomainError {
     CommentTooLong,
     #[error("a flag needs a reason of 1 to {MAX_REASON_CHARS} characters")]
     InvalidReason,
-    #[error("only the booking's student can review it")]
-    NotTheStudent,
-    #[error("the booking is not completed yet; review it after the session")]
-    NotCompleted,
+    /// The booking is unknown, not completed yet, or not the author's: one answer for all three,
+    /// so that no one learns anything about a booking that is not theirs.
+    #[error("no completed booking of yours has this id; a booking can be reviewed once its session is completed")]
+    NoCompletedBooking,
     #[error("only the author can change or delete a review")]
     NotTheAuthor,
     #[error("a review can be edited for {EDIT_WINDOW_DAYS} days after it was posted")]
@@ -128,10 +128,7 @@ impl Review {
         comment: Option<String>,
         now: DateTime<Utc>,
     ) -> Result<Self, DomainError> {
-        let booking = booking.ok_or(DomainError::NotCompleted)?;
-        if booking.student_id != author {
-            return Err(DomainError::NotTheStudent);
-        }
+        let booking = booking.filter(|b| b.student_id == author).ok_or(DomainError::NoCompletedBooking)?;
         Ok(Self {
             id: ReviewId::new(),
             booking_id: booking.booking_id,
@@ -275,8 +272,9 @@ mod tests {
     fn only_the_student_of_a_completed_booking_reviews_it() {
         let (student, other) = (UserId::new(), UserId::new());
         let now = Utc::now();
-        assert_eq!(Review::post(student, None, stars(5), None, now), Err(DomainError::NotCompleted));
-        assert_eq!(Review::post(other, Some(&booking(student)), stars(5), None, now), Err(DomainError::NotTheStudent));
+        assert_eq!(Review::post(student, None, stars(5), None, now), Err(DomainError::NoCompletedBooking));
+        let theirs = Review::post(other, Some(&booking(student)), stars(5), None, now);
+        assert_eq!(theirs, Err(DomainError::NoCompletedBooking), "an outsider learns nothing more");
         let review = Review::post(student, Some(&booking(student)), stars(4), None, now).expect("allowed");
         assert_eq!((review.status, review.revision), (Status::Published, 1));
     }

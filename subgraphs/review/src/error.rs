@@ -43,12 +43,9 @@ impl From<StoreError> for ServiceError {
 impl CodedError for ServiceError {
     fn code(&self) -> ErrorCode {
         match self {
-            Self::Invalid(DomainError::NotTheStudent | DomainError::NotTheAuthor | DomainError::OwnReview) => {
-                ErrorCode::Forbidden
-            }
-            Self::Invalid(DomainError::NotCompleted | DomainError::WrongStatus(..) | DomainError::Deleted) => {
-                ErrorCode::Conflict
-            }
+            Self::Invalid(DomainError::NotTheAuthor | DomainError::OwnReview) => ErrorCode::Forbidden,
+            Self::Invalid(DomainError::NoCompletedBooking) => ErrorCode::NotFound,
+            Self::Invalid(DomainError::WrongStatus(..) | DomainError::Deleted) => ErrorCode::Conflict,
             Self::Invalid(_) | Self::BadInput(_) => ErrorCode::BadUserInput,
             Self::AlreadyReviewed | Self::AlreadyFlagged | Self::Conflict => ErrorCode::Conflict,
             Self::Forbidden(_) => ErrorCode::Forbidden,
