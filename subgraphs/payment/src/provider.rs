@@ -83,6 +83,17 @@ pub struct Transfer {
 /// transfer done) are reported by webhook, never by these answers.
 #[async_trait]
 pub trait PaymentProvider: Send + Sync {
+    /// Whether `payment_method` (trimmed, not empty) is one the provider could charge, checked
+    /// before anything else so that a malformed method is `BAD_USER_INPUT`, never a conflict
+    /// with an earlier attempt. By default: at most 255 visible ASCII characters.
+    fn accepts(&self, payment_method: &str) -> Result<(), ProviderError> {
+        if payment_method.len() <= 255 && payment_method.bytes().all(|b| b.is_ascii_graphic()) {
+            Ok(())
+        } else {
+            Err(ProviderError::InvalidRequest("a payment method is at most 255 visible ASCII characters".into()))
+        }
+    }
+
     async fn create_intent(&self, key: &str, request: &IntentRequest) -> Result<Intent, ProviderError>;
     /// Starts the charge of `intent_id` with `payment_method`.
     async fn confirm_intent(&self, key: &str, intent_id: &str, payment_method: &str) -> Result<Intent, ProviderError>;

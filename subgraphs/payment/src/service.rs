@@ -111,6 +111,9 @@ impl PaymentService {
     /// `NOT_FOUND`, as one that does not exist: outsiders learn nothing.
     pub async fn pay(&self, principal: &Principal, booking: BookingId, method: &str) -> Result<Payment, ServiceError> {
         let method = method.trim();
+        if !method.is_empty() {
+            self.provider.accepts(method)?;
+        }
         let payment = self.opened(booking).await?;
         payment.check_payable(principal.user_id, method).map_err(|e| match e {
             DomainError::NotThePayer => ServiceError::NotOpen,

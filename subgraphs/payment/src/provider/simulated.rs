@@ -45,6 +45,16 @@ fn card(method: &str) -> Option<Card> {
     }
 }
 
+/// The refusal of a method the simulated provider does not know (not echoed: it may be a real
+/// card number).
+fn unknown_method(_payment_method: &str) -> ProviderError {
+    ProviderError::InvalidRequest(
+        "not a payment method the provider accepts (test cards: 4242424242424242, 4000000000000002, \
+         4000000000009995 or their pm_card_… tokens)"
+            .into(),
+    )
+}
+
 struct IntentRecord {
     amount: Money,
     metadata: Metadata,
@@ -157,6 +167,10 @@ impl SimulatedProvider {
 
 #[async_trait]
 impl PaymentProvider for SimulatedProvider {
+    fn accepts(&self, payment_method: &str) -> Result<(), ProviderError> {
+        card(payment_method).map(|_| ()).ok_or_else(|| unknown_method(payment_method))
+    }
+
     async fn create_intent(&self, key: &str, request: &IntentRequest) -> Result<Intent, ProviderError> {
         let print = fingerprint("create_intent", request);
         let mut state = self.lock();
@@ -190,12 +204,7 @@ impl PaymentProvider for SimulatedProvider {
             return Ok(intent);
         }
         // Requests that fail validation are not stored under their key (as with Stripe).
-        let outcome = card(payment_method).ok_or_else(|| {
-            ProviderError::InvalidRequest(format!(
-                "`{payment_method}` is not a payment method the provider accepts (test cards: 4242424242424242, \
-                 4000000000000002, 4000000000009995 or their pm_card_… tokens)"
-            ))
-        })?;
+        let outcome = card(payment_method).ok_or_else(|| unknown_method(payment_method))?;
         let record = state.intent(intent_id)?;
         if record.status != "requires_payment_method" || record.payment_method.is_some() {
             return Err(ProviderError::InvalidRequest(format!("payment intent `{intent_id}` was already confirmed")));

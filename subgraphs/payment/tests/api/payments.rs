@@ -161,6 +161,11 @@ async fn only_the_payer_pays_and_with_one_known_method() {
     assert_eq!(again["data"]["payForBooking"]["id"], id.as_str(), "the same method again: the same answer: {again}");
     let other_method = stack.pay(&student, &booking, "pm_card_chargeDeclined").await;
     assert_eq!(code(&other_method), "CONFLICT", "{other_method}");
+    // A method the provider would refuse is bad input first, never a conflict with the first.
+    let invalid = stack.pay(&student, &booking, "4111111111111111").await;
+    assert_eq!(code(&invalid), "BAD_USER_INPUT", "{invalid}");
+    let message = invalid["errors"][0]["message"].as_str().unwrap_or_default();
+    assert!(!message.contains("4111"), "a card number is never echoed: {message}");
     stack.events.wait_for("payment.PaymentSucceeded", &id).await;
     let after = stack.pay(&student, &booking, "pm_card_visa").await;
     assert_eq!(after["data"]["payForBooking"]["status"], "SUCCEEDED", "{after}");
