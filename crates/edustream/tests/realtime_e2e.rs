@@ -282,6 +282,24 @@ async fn a_student_and_a_tutor_chat_live_through_the_router_over_websocket_and_s
 }
 
 #[tokio::test]
+async fn a_participants_private_fields_are_null_without_losing_the_conversation() {
+    let rt = start().await;
+    let ann = rt.graph.register("STUDENT", "Ann").await;
+    let tom = rt.graph.register("TUTOR", "Tom").await;
+    rt.start_conversation(&ann.token, &tom.id).await;
+    // Started again (idempotent), selecting the participants' e-mail: Tom's is not Ann's to see.
+    let query = "mutation($p: ID!) { startConversation(participantId: $p) { id participants { id email } } }";
+    let body = rt.post(&ann.token, query, json!({ "p": tom.id })).await;
+    let conversation = &body["data"]["startConversation"];
+    assert!(conversation["id"].is_string(), "the conversation is not lost: {body}");
+    let participants = conversation["participants"].as_array().unwrap_or_else(|| panic!("{body}"));
+    let email_of = |id: &str| participants.iter().find(|p| p["id"] == id).map(|p| p["email"].clone());
+    assert!(email_of(&ann.id).is_some_and(|e| e.is_string()), "her own: {body}");
+    assert_eq!(email_of(&tom.id), Some(Value::Null), "{body}");
+    assert_eq!(body["errors"][0]["extensions"]["code"], "FORBIDDEN", "{body}");
+}
+
+#[tokio::test]
 async fn someone_outside_the_conversation_cannot_listen_in() {
     let rt = start().await;
     let ann = rt.graph.register("STUDENT", "Ann").await;

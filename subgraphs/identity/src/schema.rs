@@ -149,10 +149,11 @@ impl User {
         ID(self.user.id.to_string())
     }
 
-    /// Visible to the user themself and to admins.
-    async fn email(&self, ctx: &Context<'_>) -> Result<&str> {
+    /// Visible to the user themself and to admins; `null` (with a `FORBIDDEN` error) for
+    /// anyone else, so that a payload holding another user is never lost to it.
+    async fn email(&self, ctx: &Context<'_>) -> Result<Option<&str>> {
         may_see_private(ctx, self)?;
-        Ok(self.user.email.as_str())
+        Ok(Some(self.user.email.as_str()))
     }
 
     async fn role(&self) -> RoleValue {
@@ -184,11 +185,12 @@ impl UserProfile<'_> {
         self.0.user.profile.avatar_url.as_deref()
     }
 
-    /// Visible to the user themself and to admins.
-    async fn preferences(&self, ctx: &Context<'_>) -> Result<Preferences> {
+    /// Visible to the user themself and to admins; `null` (with a `FORBIDDEN` error) for
+    /// anyone else.
+    async fn preferences(&self, ctx: &Context<'_>) -> Result<Option<Preferences>> {
         may_see_private(ctx, self.0)?;
         let p = &self.0.user.profile.preferences;
-        Ok(Preferences {
+        Ok(Some(Preferences {
             locale: p.locale.clone(),
             time_zone: p.time_zone.clone(),
             notifications: NotificationOptIns {
@@ -196,7 +198,7 @@ impl UserProfile<'_> {
                 push: p.notifications.push,
                 sms: p.notifications.sms,
             },
-        })
+        }))
     }
 }
 

@@ -31,9 +31,16 @@ async fn another_users_private_fields_are_forbidden_through_entities() {
     let app = spawn_app().await;
     let (alice, _, _) = app.signed_up(&email()).await;
     let (_, bob_token, _) = app.signed_up(&email()).await;
-    let query = "query($r: [_Any!]!) { _entities(representations: $r) { ... on User { email } } }";
+    let query = "query($r: [_Any!]!) { _entities(representations: $r) { ... on User { id email \
+                 profile { firstName preferences { locale } } } } }";
     let body = app.gql(query, json!({ "r": [{ "__typename": "User", "id": alice }] }), Some(&bob_token)).await;
     assert_eq!(code(&body), "FORBIDDEN", "{body}");
+    // The private fields are nullable: only they are lost, never the user (nor a payload holding it).
+    let user = &body["data"]["_entities"][0];
+    assert_eq!(user["id"], alice.as_str(), "{body}");
+    assert!(user["email"].is_null() && user["profile"]["preferences"].is_null(), "{body}");
+    assert!(user["profile"]["firstName"].is_string(), "{body}");
+    assert_eq!(body["errors"].as_array().map(Vec::len), Some(2), "one error per refused field: {body}");
 }
 
 #[tokio::test]
