@@ -129,7 +129,7 @@ impl Planner<'_> {
                     self.resolvers_of(sub_ty, &sub.name).into_iter().find(|g| {
                         *g != graph
                             && self.can_resolve(ty, &field.name, *g)
-                            && (self.reachable(graph, *g, ty) || self.key_known(*g, ty, at.known).is_some())
+                            && self.reachable_provided(graph, *g, ty, None, at.known)
                     })
                 })
                 .flatten();

@@ -24,20 +24,18 @@ impl Planner<'_> {
         provided: Option<&FieldSet>,
     ) -> Option<FieldSet> {
         let Some(provided) = provided else { return self.key_for(from, to, ty) };
-        let keys = &self.sg.type_graph(ty, to)?.keys;
-        keys.iter()
-            .filter(|k| k.resolvable)
-            .find(|k| self.provided_set(from, ty, &k.fields, Some(provided)))
-            .map(|k| k.fields.clone())
+        self.key_where(ty, to, |key| self.provided_set(from, ty, key, Some(provided)))
+    }
+
+    /// The first resolvable key of `entity` in `to` that `fits`.
+    fn key_where(&self, entity: &Name, to: GraphId, fits: impl Fn(&FieldSet) -> bool) -> Option<FieldSet> {
+        let keys = &self.sg.type_graph(entity, to)?.keys;
+        keys.iter().filter(|k| k.resolvable).find(|k| fits(&k.fields)).map(|k| k.fields.clone())
     }
 
     /// A resolvable key of `entity` in `to` whose fields `from` can provide for objects of `ty`.
     pub(super) fn key_for_entity(&self, from: GraphId, to: GraphId, entity: &Name, ty: &Name) -> Option<FieldSet> {
-        let keys = &self.sg.type_graph(entity, to)?.keys;
-        keys.iter()
-            .filter(|k| k.resolvable)
-            .find(|k| self.resolvable_set(from, ty, &k.fields))
-            .map(|k| k.fields.clone())
+        self.key_where(entity, to, |key| self.resolvable_set(from, ty, key))
     }
 
     /// Whether `graph` resolves every field of `set` on `ty`.
@@ -85,8 +83,7 @@ impl Planner<'_> {
     /// A resolvable key of `ty` in `to` that the fields `known` at the position cover.
     pub(super) fn key_known(&self, to: GraphId, ty: &Name, known: Option<&FieldSet>) -> Option<FieldSet> {
         let known = known?;
-        let keys = &self.sg.type_graph(ty, to)?.keys;
-        keys.iter().filter(|k| k.resolvable).find(|k| covers(known, &k.fields)).map(|k| k.fields.clone())
+        self.key_where(ty, to, |key| covers(known, key))
     }
 
     /// A resolvable key of `ty` in `to` that `from` can assemble: each field of it `from`
@@ -99,11 +96,7 @@ impl Planner<'_> {
         ty: &Name,
         provided: Option<&FieldSet>,
     ) -> Option<FieldSet> {
-        let keys = &self.sg.type_graph(ty, to)?.keys;
-        keys.iter()
-            .filter(|k| k.resolvable)
-            .find(|k| self.assemblable(from, to, ty, &k.fields, provided))
-            .map(|k| k.fields.clone())
+        self.key_where(ty, to, |key| self.assemblable(from, to, ty, key, provided))
     }
 
     fn assemblable(&self, from: GraphId, to: GraphId, ty: &Name, set: &FieldSet, provided: Option<&FieldSet>) -> bool {
